@@ -1,0 +1,839 @@
+//! A resumable, push-style JSON scanner that hands a [`Visitor`] only the parts it asks for.
+//!
+//! GraphQL requests and responses are JSON documents of which slogate needs a handful of
+//! shallow members (`operationName`, `query`, `data`, `errors[].extensions.code`). The scanner
+//! walks the document as chunks arrive, in constant memory:
+//!
+//! * containers the visitor *tracks* are tokenised fully, and every member key is reported;
+//! * containers the visitor *skips* (a `data` tree, `variables`) are crossed by counting
+//!   brackets outside strings, without looking at keys or values;
+//! * strings the visitor *captures* are decoded (escapes included) into a buffer bounded by
+//!   the visitor's limit; all other strings are stepped over.
+//!
+//! The verdict does not depend on how the input is split: every state survives a chunk
+//! boundary, including one inside an escape sequence.
+
+use memchr::memchr2;
+
+/// Identifies a tracked container to the visitor; chosen by the visitor itself.
+pub type Tag = u8;
+
+/// The tag of the (virtual) parent of the top-level value.
+pub const ROOT: Tag = 0;
+
+/// How deep tracked containers may nest; the visitors in this crate track at most five levels.
+pub const MAX_TRACKED_DEPTH: usize = 16;
+
+/// Longest member key kept for comparison; longer keys are reported as [`Key::Long`].
+const MAX_KEY_LEN: usize = 64;
+
+/// The kind of a value, known from its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `{`
+    Object,
+    /// `[`
+    Array,
+    /// `"`
+    String,
+    /// `-` or a digit
+    Number,
+    /// `true` or `false`
+    Bool,
+    /// `null`
+    Null,
+}
+
+/// Where a value sits in its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// The top-level value.
+    Root,
+    /// An object member, with its decoded key.
+    Member(&'a [u8]),
+    /// An object member whose key is longer than any key a visitor compares against.
+    Long,
+    /// An array element.
+    Index(u32),
+}
+
+/// What the visitor wants done with a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Step over it.
+    Skip,
+    /// If it is a container, tokenise it and report its members under this tag.
+    Track(Tag),
+    /// If it is a string, decode it and hand it over, keeping at most this many bytes.
+    Capture(usize),
+}
+
+/// Receives the parts of a document it asked for.
+pub trait Visitor {
+    /// A value starts under `parent` at `key`; say what to do with it.
+    fn value(&mut self, parent: Tag, key: Key<'_>, kind: ValueKind) -> Interest;
+    /// A captured string ended. `truncated` is set when it was longer than the limit.
+    fn string(&mut self, parent: Tag, key: Key<'_>, value: &[u8], truncated: bool) {
+        let _ = (parent, key, value, truncated);
+    }
+    /// A tracked container closed.
+    fn end(&mut self, tag: Tag) {
+        let _ = tag;
+    }
+}
+
+/// Why a document was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// A byte that cannot appear where it was found.
+    Unexpected,
+    /// Tracked containers nested beyond [`MAX_TRACKED_DEPTH`].
+    TooDeep,
+    /// Something other than whitespace after the top-level value.
+    TrailingData,
+}
+
+/// Where the scanner stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// More input is expected.
+    Partial,
+    /// One complete top-level value was read.
+    Complete,
+    /// The input is not JSON.
+    Invalid(JsonError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Expecting a value (top level, after `:` or after `,` in an array).
+    Value,
+    /// After `[`: a value or `]`.
+    ArrayStart,
+    /// After `{`: a key or `}`.
+    ObjectStart,
+    /// After `,` in an object: a key.
+    Key,
+    /// Inside a member key.
+    KeyString,
+    /// After a key: `:`.
+    Colon,
+    /// After a value inside a container: `,` or the closing bracket.
+    AfterValue,
+    /// Inside a string value.
+    ValueString,
+    /// Inside `true`, `false` or `null`.
+    Literal,
+    /// Inside a number.
+    Number,
+    /// Crossing a skipped container.
+    Skip,
+    Done,
+    Failed(JsonError),
+}
+
+/// Where a number stands in the JSON number grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NumberState {
+    /// After `-`.
+    Sign,
+    /// After a leading `0`.
+    Zero,
+    /// In the integer digits.
+    Int,
+    /// After `.`.
+    Dot,
+    /// In the fraction digits.
+    Frac,
+    /// After `e`/`E`.
+    Exp,
+    /// After the exponent's sign.
+    ExpSign,
+    /// In the exponent digits.
+    ExpDigits,
+}
+
+impl NumberState {
+    fn start(b: u8) -> NumberState {
+        match b {
+            b'-' => NumberState::Sign,
+            b'0' => NumberState::Zero,
+            _ => NumberState::Int,
+        }
+    }
+
+    /// The state after `b`, or `None` if `b` ends the number.
+    fn next(self, b: u8) -> Option<NumberState> {
+        use NumberState::*;
+        Some(match (self, b) {
+            (Sign, b'0') => Zero,
+            (Sign, b'1'..=b'9') | (Int, b'0'..=b'9') => Int,
+            (Zero | Int, b'.') => Dot,
+            (Dot | Frac, b'0'..=b'9') => Frac,
+            (Zero | Int | Frac, b'e' | b'E') => Exp,
+            (Exp, b'+' | b'-') => ExpSign,
+            (Exp | ExpSign | ExpDigits, b'0'..=b'9') => ExpDigits,
+            _ => return None,
+        })
+    }
+
+    fn complete(self) -> bool {
+        matches!(
+            self,
+            NumberState::Zero | NumberState::Int | NumberState::Frac | NumberState::ExpDigits
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    tag: Tag,
+    object: bool,
+    index: u32,
+}
+
+/// Where decoded string bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    Key,
+    Capture,
+    Discard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escape {
+    None,
+    Backslash,
+    /// Inside `\uXXXX`: digits read so far and their value.
+    Unicode(u8, u16),
+}
+
+/// The scanner. Create one per document, feed it chunks, then call [`JsonScanner::finish`].
+#[derive(Debug)]
+pub struct JsonScanner {
+    state: State,
+    stack: Vec<Frame>,
+    key: [u8; MAX_KEY_LEN],
+    key_len: usize,
+    key_long: bool,
+    escape: Escape,
+    high_surrogate: Option<u16>,
+    sink: Sink,
+    capture: Vec<u8>,
+    capture_limit: usize,
+    capture_truncated: bool,
+    literal: &'static [u8],
+    literal_pos: usize,
+    number: NumberState,
+    skip_depth: u32,
+    skip_in_string: bool,
+    skip_escaped: bool,
+    consumed: u64,
+}
+
+impl Default for JsonScanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JsonScanner {
+    /// A scanner at the start of a document.
+    pub fn new() -> Self {
+        JsonScanner {
+            state: State::Value,
+            stack: Vec::new(),
+            key: [0; MAX_KEY_LEN],
+            key_len: 0,
+            key_long: false,
+            escape: Escape::None,
+            high_surrogate: None,
+            sink: Sink::Discard,
+            capture: Vec::new(),
+            capture_limit: 0,
+            capture_truncated: false,
+            literal: b"",
+            literal_pos: 0,
+            number: NumberState::Sign,
+            skip_depth: 0,
+            skip_in_string: false,
+            skip_escaped: false,
+            consumed: 0,
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Where the scanner stands after the input fed so far.
+    pub fn status(&self) -> Status {
+        match self.state {
+            State::Done => Status::Complete,
+            State::Failed(e) => Status::Invalid(e),
+            _ => Status::Partial,
+        }
+    }
+
+    /// Feed the next chunk. Returns the status after it.
+    pub fn feed<V: Visitor>(&mut self, input: &[u8], visitor: &mut V) -> Status {
+        self.consumed += input.len() as u64;
+        let mut i = 0;
+        while i < input.len() {
+            i = match self.state {
+                State::Failed(_) => break,
+                State::Skip => self.skip(input, i),
+                State::KeyString => self.string_body(input, i, visitor),
+                State::ValueString => self.string_body(input, i, visitor),
+                State::Literal => self.literal_body(input, i),
+                State::Number => self.number_body(input, i),
+                _ => self.structural(input, i, visitor),
+            };
+        }
+        self.status()
+    }
+
+    /// The input ended. A number at the very end of the document is complete only now.
+    pub fn finish<V: Visitor>(&mut self, visitor: &mut V) -> Status {
+        let _ = visitor;
+        if self.state == State::Number && self.stack.is_empty() && self.number.complete() {
+            self.state = State::Done;
+        }
+        self.status()
+    }
+
+    fn fail(&mut self, e: JsonError) -> usize {
+        self.state = State::Failed(e);
+        usize::MAX
+    }
+
+    /// The parent tag and key of the value about to start.
+    fn position(&self) -> (Tag, Key<'_>) {
+        match self.stack.last() {
+            None => (ROOT, Key::Root),
+            Some(f) if f.object => {
+                if self.key_long {
+                    (f.tag, Key::Long)
+                } else {
+                    (f.tag, Key::Member(&self.key[..self.key_len]))
+                }
+            }
+            Some(f) => (f.tag, Key::Index(f.index)),
+        }
+    }
+
+    /// Handles one structural byte (whitespace skipped first). Returns the next index.
+    fn structural<V: Visitor>(&mut self, input: &[u8], mut i: usize, visitor: &mut V) -> usize {
+        while i < input.len() && matches!(input[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        let Some(&b) = input.get(i) else {
+            return i;
+        };
+        match self.state {
+            State::Value => self.begin_value(b, i, visitor),
+            State::ArrayStart if b == b']' => self.close(false, i, visitor),
+            State::ArrayStart => self.begin_value(b, i, visitor),
+            State::ObjectStart if b == b'}' => self.close(true, i, visitor),
+            State::ObjectStart | State::Key if b == b'"' => {
+                self.key_len = 0;
+                self.key_long = false;
+                self.sink = Sink::Key;
+                self.state = State::KeyString;
+                i + 1
+            }
+            State::Colon if b == b':' => {
+                self.state = State::Value;
+                i + 1
+            }
+            State::AfterValue => self.after_value(b, i, visitor),
+            State::Done => self.fail(JsonError::TrailingData),
+            _ => self.fail(JsonError::Unexpected),
+        }
+    }
+
+    fn after_value<V: Visitor>(&mut self, b: u8, i: usize, visitor: &mut V) -> usize {
+        let Some(frame) = self.stack.last_mut() else {
+            return self.fail(JsonError::TrailingData);
+        };
+        match (b, frame.object) {
+            (b',', true) => {
+                self.state = State::Key;
+                i + 1
+            }
+            (b',', false) => {
+                frame.index = frame.index.saturating_add(1);
+                self.state = State::Value;
+                i + 1
+            }
+            (b'}', true) => self.close(true, i, visitor),
+            (b']', false) => self.close(false, i, visitor),
+            _ => self.fail(JsonError::Unexpected),
+        }
+    }
+
+    fn close<V: Visitor>(&mut self, object: bool, i: usize, visitor: &mut V) -> usize {
+        match self.stack.pop() {
+            Some(frame) if frame.object == object => {
+                visitor.end(frame.tag);
+                self.value_done();
+                i + 1
+            }
+            _ => self.fail(JsonError::Unexpected),
+        }
+    }
+
+    fn value_done(&mut self) {
+        self.state = if self.stack.is_empty() {
+            State::Done
+        } else {
+            State::AfterValue
+        };
+    }
+
+    fn begin_value<V: Visitor>(&mut self, b: u8, i: usize, visitor: &mut V) -> usize {
+        let kind = match b {
+            b'{' => ValueKind::Object,
+            b'[' => ValueKind::Array,
+            b'"' => ValueKind::String,
+            b't' | b'f' => ValueKind::Bool,
+            b'n' => ValueKind::Null,
+            b'-' | b'0'..=b'9' => ValueKind::Number,
+            _ => return self.fail(JsonError::Unexpected),
+        };
+        let (parent, key) = self.position();
+        let interest = visitor.value(parent, key, kind);
+        match kind {
+            ValueKind::Object | ValueKind::Array => match interest {
+                Interest::Track(tag) => {
+                    if self.stack.len() >= MAX_TRACKED_DEPTH {
+                        return self.fail(JsonError::TooDeep);
+                    }
+                    let object = kind == ValueKind::Object;
+                    self.stack.push(Frame {
+                        tag,
+                        object,
+                        index: 0,
+                    });
+                    self.state = if object {
+                        State::ObjectStart
+                    } else {
+                        State::ArrayStart
+                    };
+                }
+                _ => {
+                    self.skip_depth = 1;
+                    self.skip_in_string = false;
+                    self.skip_escaped = false;
+                    self.state = State::Skip;
+                }
+            },
+            ValueKind::String => {
+                self.sink = match interest {
+                    Interest::Capture(limit) => {
+                        self.capture.clear();
+                        self.capture_limit = limit;
+                        self.capture_truncated = false;
+                        Sink::Capture
+                    }
+                    _ => Sink::Discard,
+                };
+                self.state = State::ValueString;
+            }
+            ValueKind::Bool | ValueKind::Null => {
+                self.literal = match b {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                self.literal_pos = 1;
+                self.state = State::Literal;
+            }
+            ValueKind::Number => {
+                self.number = NumberState::start(b);
+                self.state = State::Number;
+            }
+        }
+        i + 1
+    }
+
+    fn literal_body(&mut self, input: &[u8], mut i: usize) -> usize {
+        while i < input.len() && self.literal_pos < self.literal.len() {
+            if input[i] != self.literal[self.literal_pos] {
+                return self.fail(JsonError::Unexpected);
+            }
+            self.literal_pos += 1;
+            i += 1;
+        }
+        if self.literal_pos == self.literal.len() {
+            self.value_done();
+        }
+        i
+    }
+
+    fn number_body(&mut self, input: &[u8], mut i: usize) -> usize {
+        while i < input.len() {
+            match self.number.next(input[i]) {
+                Some(next) => {
+                    self.number = next;
+                    i += 1;
+                }
+                None if self.number.complete() => {
+                    // The delimiter belongs to the container; a top-level number followed by
+                    // anything but whitespace is trailing data, which `structural` reports.
+                    self.value_done();
+                    return i;
+                }
+                None => return self.fail(JsonError::Unexpected),
+            }
+        }
+        i
+    }
+
+    /// Crosses a skipped container by counting brackets outside strings.
+    fn skip(&mut self, input: &[u8], mut i: usize) -> usize {
+        while i < input.len() {
+            if self.skip_in_string {
+                if self.skip_escaped {
+                    self.skip_escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr2(b'"', b'\\', &input[i..]) {
+                    None => return input.len(),
+                    Some(off) => {
+                        i += off;
+                        if input[i] == b'\\' {
+                            self.skip_escaped = true;
+                        } else {
+                            self.skip_in_string = false;
+                        }
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match input[i] {
+                b'"' => self.skip_in_string = true,
+                b'{' | b'[' => self.skip_depth = self.skip_depth.saturating_add(1),
+                b'}' | b']' => {
+                    self.skip_depth -= 1;
+                    if self.skip_depth == 0 {
+                        self.value_done();
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        i
+    }
+
+    fn push_decoded(&mut self, bytes: &[u8]) {
+        match self.sink {
+            Sink::Discard => {}
+            Sink::Key => {
+                let room = MAX_KEY_LEN - self.key_len;
+                if bytes.len() > room {
+                    self.key_long = true;
+                } else {
+                    self.key[self.key_len..self.key_len + bytes.len()].copy_from_slice(bytes);
+                    self.key_len += bytes.len();
+                }
+            }
+            Sink::Capture => {
+                let room = self.capture_limit.saturating_sub(self.capture.len());
+                if bytes.len() > room {
+                    self.capture.extend_from_slice(&bytes[..room]);
+                    self.capture_truncated = true;
+                } else {
+                    self.capture.extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+
+    fn push_char(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        self.push_decoded(c.encode_utf8(&mut buf).as_bytes());
+    }
+
+    /// Pushes a decoded `\uXXXX` code unit, pairing surrogates.
+    fn push_code_unit(&mut self, unit: u16) {
+        match (self.high_surrogate.take(), unit) {
+            (None, 0xD800..=0xDBFF) => self.high_surrogate = Some(unit),
+            (Some(high), 0xDC00..=0xDFFF) => {
+                let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
+                self.push_char(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            (Some(_), _) => {
+                self.push_char(char::REPLACEMENT_CHARACTER);
+                self.push_code_unit(unit);
+            }
+            (None, _) => self
+                .push_char(char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER)),
+        }
+    }
+
+    fn flush_surrogate(&mut self) {
+        if self.high_surrogate.take().is_some() {
+            self.push_char(char::REPLACEMENT_CHARACTER);
+        }
+    }
+
+    /// Reads string content (key or value) up to and including the closing quote.
+    fn string_body<V: Visitor>(&mut self, input: &[u8], mut i: usize, visitor: &mut V) -> usize {
+        while i < input.len() {
+            match self.escape {
+                Escape::Backslash => {
+                    let b = input[i];
+                    i += 1;
+                    let decoded = match b {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            self.escape = Escape::Unicode(0, 0);
+                            continue;
+                        }
+                        _ => return self.fail(JsonError::Unexpected),
+                    };
+                    self.escape = Escape::None;
+                    self.flush_surrogate();
+                    self.push_decoded(&[decoded]);
+                    continue;
+                }
+                Escape::Unicode(n, acc) => {
+                    let digit = match input[i] {
+                        d @ b'0'..=b'9' => d - b'0',
+                        d @ b'a'..=b'f' => d - b'a' + 10,
+                        d @ b'A'..=b'F' => d - b'A' + 10,
+                        _ => return self.fail(JsonError::Unexpected),
+                    };
+                    i += 1;
+                    let acc = (acc << 4) | u16::from(digit);
+                    if n == 3 {
+                        self.escape = Escape::None;
+                        self.push_code_unit(acc);
+                    } else {
+                        self.escape = Escape::Unicode(n + 1, acc);
+                    }
+                    continue;
+                }
+                Escape::None => {}
+            }
+            let rest = &input[i..];
+            match memchr2(b'"', b'\\', rest) {
+                None => {
+                    if !rest.is_empty() {
+                        self.flush_surrogate();
+                    }
+                    self.push_decoded(rest);
+                    return input.len();
+                }
+                Some(off) => {
+                    if off > 0 {
+                        self.flush_surrogate();
+                    }
+                    self.push_decoded(&rest[..off]);
+                    i += off + 1;
+                    if rest[off] == b'\\' {
+                        self.escape = Escape::Backslash;
+                    } else {
+                        self.flush_surrogate();
+                        self.string_closed(visitor);
+                        return i;
+                    }
+                }
+            }
+        }
+        i
+    }
+
+    fn string_closed<V: Visitor>(&mut self, visitor: &mut V) {
+        if self.state == State::KeyString {
+            self.state = State::Colon;
+            return;
+        }
+        if self.sink == Sink::Capture {
+            let captured = std::mem::take(&mut self.capture);
+            let (parent, key) = self.position();
+            visitor.string(parent, key, &captured, self.capture_truncated);
+            self.capture = captured;
+            self.capture.clear();
+        }
+        self.sink = Sink::Discard;
+        self.value_done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records everything as a flat event list; tracks every container, captures every string.
+    #[derive(Default)]
+    struct Recorder {
+        events: Vec<String>,
+        next_tag: Tag,
+    }
+
+    fn key_str(key: Key<'_>) -> String {
+        match key {
+            Key::Root => "root".into(),
+            Key::Member(k) => String::from_utf8_lossy(k).into_owned(),
+            Key::Long => "(long)".into(),
+            Key::Index(n) => format!("[{n}]"),
+        }
+    }
+
+    impl Visitor for Recorder {
+        fn value(&mut self, parent: Tag, key: Key<'_>, kind: ValueKind) -> Interest {
+            self.events
+                .push(format!("{parent}:{}:{kind:?}", key_str(key)));
+            match kind {
+                ValueKind::String => Interest::Capture(8),
+                ValueKind::Object | ValueKind::Array => {
+                    self.next_tag += 1;
+                    Interest::Track(self.next_tag)
+                }
+                _ => Interest::Skip,
+            }
+        }
+        fn string(&mut self, _parent: Tag, _key: Key<'_>, value: &[u8], truncated: bool) {
+            self.events.push(format!(
+                "={}{}",
+                String::from_utf8_lossy(value),
+                if truncated { "…" } else { "" }
+            ));
+        }
+        fn end(&mut self, tag: Tag) {
+            self.events.push(format!("end{tag}"));
+        }
+    }
+
+    fn run_split(doc: &[u8], split: usize) -> (Status, Vec<String>) {
+        let mut s = JsonScanner::new();
+        let mut r = Recorder::default();
+        for chunk in doc.chunks(split.max(1)) {
+            s.feed(chunk, &mut r);
+        }
+        (s.finish(&mut r), r.events)
+    }
+
+    fn run(doc: &str) -> (Status, Vec<String>) {
+        let whole = run_split(doc.as_bytes(), doc.len().max(1));
+        for split in 1..doc.len().max(2) {
+            assert_eq!(
+                run_split(doc.as_bytes(), split),
+                whole,
+                "split {split} of {doc}"
+            );
+        }
+        whole
+    }
+
+    #[test]
+    fn reports_members_and_captures() {
+        let (st, ev) =
+            run(r#" {"a": [1, "x\"y", true], "b\u0041": {"c": null}, "d": "0123456789"} "#);
+        assert_eq!(st, Status::Complete);
+        assert_eq!(
+            ev,
+            vec![
+                "0:root:Object",
+                "1:a:Array",
+                "2:[0]:Number",
+                "2:[1]:String",
+                "=x\"y",
+                "2:[2]:Bool",
+                "end2",
+                "1:bA:Object",
+                "3:c:Null",
+                "end3",
+                "1:d:String",
+                "=01234567…",
+                "end1"
+            ]
+        );
+    }
+
+    #[test]
+    fn decodes_surrogate_pairs_and_bad_surrogates() {
+        let (_, ev) = run(r#"["\ud83d\ude00", "\ud83dx", "\u00e9"]"#);
+        assert_eq!(ev[2], "=😀");
+        assert_eq!(ev[4], "=\u{fffd}x");
+        assert_eq!(ev[6], "=é");
+    }
+
+    #[test]
+    fn rejects_what_is_not_json() {
+        for doc in [
+            "<html>",
+            "{\"a\" 1}",
+            "{\"a\":1,}x",
+            "[1 2]",
+            "{\"a\":tru}",
+            "{\"a\":1]",
+            "[\"\\x\"]",
+            "{} {}",
+            "1 2",
+            "[-]",
+            "[01]",
+            "[1.]",
+            "[1e]",
+            "[.5]",
+            "[1.5e+]",
+        ] {
+            let (st, _) = run(doc);
+            assert!(matches!(st, Status::Invalid(_)), "{doc}: {st:?}");
+        }
+    }
+
+    #[test]
+    fn incomplete_documents_stay_partial() {
+        for doc in ["{", "{\"a\":", "[1,", "\"abc", "{\"a\":{\"b\":[", "tru"] {
+            assert_eq!(run(doc).0, Status::Partial, "{doc}");
+        }
+        assert_eq!(run("12").0, Status::Complete);
+        assert_eq!(run("-").0, Status::Partial);
+        assert_eq!(run("[-0.5e-3, 0, 10E+2]").0, Status::Complete);
+    }
+
+    #[test]
+    fn skips_untracked_containers_without_reading_keys() {
+        struct SkipData(Vec<String>);
+        impl Visitor for SkipData {
+            fn value(&mut self, _p: Tag, key: Key<'_>, _k: ValueKind) -> Interest {
+                self.0.push(key_str(key));
+                match key {
+                    Key::Root => Interest::Track(1),
+                    _ => Interest::Skip,
+                }
+            }
+        }
+        let doc = br#"{"data": {"x": "}]\"{", "y": [[[{}]]]}, "errors": []}"#;
+        for split in 1..doc.len() {
+            let mut s = JsonScanner::new();
+            let mut v = SkipData(vec![]);
+            for c in doc.chunks(split) {
+                s.feed(c, &mut v);
+            }
+            assert_eq!(s.finish(&mut v), Status::Complete);
+            assert_eq!(v.0, vec!["root", "data", "errors"]);
+        }
+    }
+
+    #[test]
+    fn tracked_depth_is_bounded() {
+        let doc = "[".repeat(MAX_TRACKED_DEPTH + 1);
+        assert_eq!(run(&doc).0, Status::Invalid(JsonError::TooDeep));
+    }
+}

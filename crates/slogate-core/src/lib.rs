@@ -1,0 +1,53 @@
+//! The heart of slogate: what a GraphQL request asks for, and what its response means.
+//!
+//! This crate does no I/O and knows nothing of the proxy. It is fed bytes and chunks:
+//!
+//! * [`request::OperationExtractor`] names the operation(s) of a request (`operationName`,
+//!   the document's single operation, batches, GET, `application/graphql`, multipart uploads,
+//!   automatic persisted queries), reading at most a bounded prefix of the body;
+//! * [`response::ClassificationPolicy`] turns a response (status, headers, streamed and possibly
+//!   compressed body) into an [`Outcome`] per operation, keeping client errors apart from
+//!   system errors even when the server answers `200`;
+//! * [`route::RouteNamer`] names plain HTTP requests as `METHOD /route/template`.
+//!
+//! Every verdict is the same whether a body arrives whole, byte by byte or split anywhere.
+//!
+//! ```
+//! use slogate_core::request::{ExtractorOptions, OperationExtractor};
+//! use slogate_core::response::{ClassificationPolicy, ResponseHead};
+//! use slogate_core::{Outcome, OperationType};
+//!
+//! let extractor = OperationExtractor::new(ExtractorOptions::default());
+//! let mut request = extractor.inspect("POST", Some("application/json"), None);
+//! request.feed(br#"{"query":"query GetCourse($id: ID!) { course(id: $id) { title } }","#);
+//! request.feed(br#""variables":{"id":"404"}}"#);
+//! let operations = request.finish(&extractor).operations;
+//! assert_eq!(&*operations[0].name, "GetCourse");
+//! assert_eq!(operations[0].op_type, OperationType::Query);
+//!
+//! let policy = ClassificationPolicy::default();
+//! let mut response = policy.inspect(ResponseHead {
+//!     status: 200,
+//!     graphql: true,
+//!     has_body: true,
+//!     content_type: Some("application/json"),
+//!     ..ResponseHead::default()
+//! });
+//! response.feed(br#"{"data":{"course":null},"errors":[{"message":"Course 404 not found","#);
+//! response.feed(br#""extensions":{"code":"NOT_FOUND"}}]}"#);
+//! let verdict = response.finish();
+//! assert_eq!(verdict.for_operation(0).0, Outcome::ClientError);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod decode;
+pub mod document;
+pub mod json;
+pub mod outcome;
+pub mod request;
+pub mod response;
+pub mod route;
+
+pub use outcome::{sentinel, Kind, OperationType, Outcome};

@@ -1,0 +1,112 @@
+//! The closed vocabularies that end up as metric label values.
+
+use std::fmt;
+
+/// What the user experienced, from the SLI's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The request did what was asked.
+    Success,
+    /// The request failed because of what the client sent (bad input, auth, not found).
+    ClientError,
+    /// The request failed because of the system: an incident, burns error budget.
+    SystemError,
+    /// The client went away before the response was complete.
+    Canceled,
+}
+
+impl Outcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::ClientError,
+        Outcome::SystemError,
+        Outcome::Canceled,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::ClientError => "client_error",
+            Outcome::SystemError => "system_error",
+            Outcome::Canceled => "canceled",
+        }
+    }
+
+    /// Parses a label value.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of an operation; `Http` for requests outside the GraphQL endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OperationType {
+    /// A GraphQL query.
+    Query,
+    /// A GraphQL mutation.
+    Mutation,
+    /// A GraphQL subscription.
+    Subscription,
+    /// A GraphQL request whose type could not be known.
+    Unknown,
+    /// A plain HTTP request.
+    Http,
+}
+
+impl OperationType {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+            OperationType::Unknown => "unknown",
+            OperationType::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for OperationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which family of traffic a request belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A request to one of the GraphQL endpoint paths.
+    Graphql,
+    /// Any other request.
+    Http,
+}
+
+impl Kind {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Graphql => "graphql",
+            Kind::Http => "http",
+        }
+    }
+}
+
+/// Label sentinels. No GraphQL name can contain parentheses, so none collides with a real name.
+pub mod sentinel {
+    /// An operation without a name.
+    pub const ANONYMOUS: &str = "(anonymous)";
+    /// A request that could not be parsed.
+    pub const INVALID: &str = "(invalid)";
+    /// Anything past a cardinality bound.
+    pub const OTHER: &str = "(other)";
+    /// An error entry without `extensions.code`.
+    pub const NO_CODE: &str = "(none)";
+}

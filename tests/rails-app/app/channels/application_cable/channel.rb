@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+module ApplicationCable
+  class Channel < ActionCable::Channel::Base
+  end
+end
