@@ -1,0 +1,223 @@
+//! slogate's metrics: the families of the metrics contract, typed labels, and the guard that
+//! keeps client input from growing the number of series without bound.
+//!
+//! Metrics are built against a [`Registry`]: production passes the process-wide one (which
+//! pingora's Prometheus service gathers), tests a fresh one and assert on its exposition.
+//!
+//! ```
+//! use slogate_metrics::{Registry, SliMetrics, RequestLabels, DEFAULT_BUCKETS};
+//! use slogate_core::{Kind, OperationType, Outcome};
+//!
+//! let registry = Registry::new();
+//! let metrics = SliMetrics::register(&registry, DEFAULT_BUCKETS).unwrap();
+//! metrics.observe_request(
+//!     &RequestLabels {
+//!         service: "rails",
+//!         kind: Kind::Graphql,
+//!         operation: "GetCourse",
+//!         operation_type: OperationType::Query,
+//!         outcome: Outcome::Success,
+//!     },
+//!     0.042,
+//! );
+//! let text = slogate_metrics::encode(&registry);
+//! assert!(text.contains(r#"slogate_requests_total{kind="graphql",operation="GetCourse",operation_type="query",outcome="success",service="rails"} 1"#));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod guard;
+
+pub use guard::{CardinalityGuard, GuardSet};
+pub use pingora_prometheus::prometheus;
+pub use prometheus::Registry;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    TextEncoder,
+};
+use slogate_core::{Kind, OperationType, Outcome};
+
+/// The default latency buckets (seconds). SLO latency thresholds must be one of the buckets.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Labels of one observation of `slogate_requests_total` and its histogram.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLabels<'a> {
+    /// The upstream's configured name.
+    pub service: &'a str,
+    /// `graphql` or `http`.
+    pub kind: Kind,
+    /// The operation, already through the [`CardinalityGuard`].
+    pub operation: &'a str,
+    /// The operation's type.
+    pub operation_type: OperationType,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// Where a bound stopped slogate from reading everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InspectionLimit {
+    /// A request body longer than the inspection cap.
+    RequestBody,
+    /// A batch with more operations than counted.
+    Batch,
+}
+
+impl InspectionLimit {
+    fn as_str(self) -> &'static str {
+        match self {
+            InspectionLimit::RequestBody => "request_body",
+            InspectionLimit::Batch => "batch",
+        }
+    }
+}
+
+/// The SLI families (the metrics contract) and slogate's own health counters.
+#[derive(Clone)]
+pub struct SliMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    graphql_errors: IntCounterVec,
+    limits: IntCounterVec,
+    overflow: IntCounterVec,
+    access_log_dropped: IntCounter,
+    upstream_up: IntGaugeVec,
+    buckets: Vec<f64>,
+}
+
+const REQUEST_LABELS: &[&str] = &["service", "kind", "operation", "operation_type", "outcome"];
+
+impl SliMetrics {
+    /// Creates the families and registers them in `registry`.
+    pub fn register(registry: &Registry, buckets: &[f64]) -> prometheus::Result<SliMetrics> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "slogate_requests_total",
+                "Requests (one per GraphQL operation; a batch of 3 counts 3) by outcome.",
+            ),
+            REQUEST_LABELS,
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "slogate_request_duration_seconds",
+                "Time from the request head received to the last response byte sent.",
+            )
+            .buckets(buckets.to_vec()),
+            REQUEST_LABELS,
+        )?;
+        let graphql_errors = IntCounterVec::new(
+            Opts::new(
+                "slogate_graphql_errors_total",
+                "GraphQL error entries by extensions.code ((none) when absent).",
+            ),
+            &["service", "operation", "code"],
+        )?;
+        let limits = IntCounterVec::new(
+            Opts::new(
+                "slogate_inspection_limited_total",
+                "Requests that slogate could not read in full because of a configured bound.",
+            ),
+            &["service", "limit"],
+        )?;
+        let overflow = IntCounterVec::new(
+            Opts::new(
+                "slogate_label_overflow_total",
+                "Observations whose label value was replaced by (other) by the cardinality guard.",
+            ),
+            &["service", "label"],
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "slogate_access_log_dropped_total",
+            "Access log lines dropped because the writer could not keep up.",
+        )?;
+        let upstream_up = IntGaugeVec::new(
+            Opts::new(
+                "slogate_upstream_backend_up",
+                "1 if the backend passes its health check, 0 if not.",
+            ),
+            &["service", "backend"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(graphql_errors.clone()))?;
+        registry.register(Box::new(limits.clone()))?;
+        registry.register(Box::new(overflow.clone()))?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
+        registry.register(Box::new(upstream_up.clone()))?;
+        Ok(SliMetrics {
+            requests,
+            duration,
+            graphql_errors,
+            limits,
+            overflow,
+            access_log_dropped,
+            upstream_up,
+            buckets: buckets.to_vec(),
+        })
+    }
+
+    /// The histogram's bucket boundaries.
+    pub fn buckets(&self) -> &[f64] {
+        &self.buckets
+    }
+
+    /// Counts one operation and records its duration.
+    pub fn observe_request(&self, labels: &RequestLabels<'_>, seconds: f64) {
+        let values = [
+            labels.service,
+            labels.kind.as_str(),
+            labels.operation,
+            labels.operation_type.as_str(),
+            labels.outcome.as_str(),
+        ];
+        self.requests.with_label_values(&values).inc();
+        self.duration.with_label_values(&values).observe(seconds);
+    }
+
+    /// Counts `n` GraphQL error entries with `code` (already through a guard).
+    pub fn observe_graphql_errors(&self, service: &str, operation: &str, code: &str, n: u64) {
+        self.graphql_errors
+            .with_label_values(&[service, operation, code])
+            .inc_by(n);
+    }
+
+    /// Counts a request that hit an inspection bound.
+    pub fn observe_limit(&self, service: &str, limit: InspectionLimit) {
+        self.limits.with_label_values(&[service, limit.as_str()]).inc();
+    }
+
+    /// Counts a label value replaced by `(other)`.
+    pub fn observe_overflow(&self, service: &str, label: &str) {
+        self.overflow.with_label_values(&[service, label]).inc();
+    }
+
+    /// Counts a dropped access log line.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.inc();
+    }
+
+    /// Sets a backend's health.
+    pub fn set_backend_up(&self, service: &str, backend: &str, up: bool) {
+        self.upstream_up
+            .with_label_values(&[service, backend])
+            .set(i64::from(up));
+    }
+}
+
+/// The Prometheus text exposition of everything in `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    let families = registry.gather();
+    // The text encoder only fails on I/O errors, which a Vec cannot produce.
+    let _ = TextEncoder::new().encode(&families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The exposition of the process-wide registry, which [`SliMetrics`] uses in production.
+pub fn encode_default() -> String {
+    encode(prometheus::default_registry())
+}
