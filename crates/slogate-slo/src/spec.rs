@@ -1,0 +1,810 @@
+//! Reading and validating spec files (slogate's own format; OpenSLO documents
+//! are handed to the private `openslo` module).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::decimal::Decimal;
+use crate::duration::{parse_threshold, PromDuration};
+use crate::error::{Issue, Issues, SpecError};
+use crate::model::{
+    Indicator, JobHistogram, Operation, Period, Selection, Slo, Source, Spec, SpecFormat,
+};
+use crate::openslo;
+
+/// The histogram buckets the proxy uses unless its config says otherwise.
+pub const DEFAULT_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How long an SLO's metrics may be missing before `SLOMetricsAbsent` fires.
+pub const DEFAULT_ABSENT_FOR: PromDuration = PromDuration::from_secs(600);
+
+/// Label names slogate sets itself; a spec may not override them.
+const RESERVED_LABELS: [&str; 10] = [
+    "sloth_id",
+    "sloth_service",
+    "sloth_slo",
+    "sloth_window",
+    "sloth_severity",
+    "sloth_spec",
+    "sloth_mode",
+    "severity",
+    "tier",
+    "category",
+];
+
+const GRAPHQL_SENTINELS: [&str; 3] = ["(anonymous)", "(invalid)", "(other)"];
+const GRAPHQL_TYPES: [&str; 4] = ["query", "mutation", "subscription", "unknown"];
+const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Reads and validates a spec file.
+///
+/// `buckets` are the latency histogram's bucket boundaries in seconds (see
+/// [`DEFAULT_BUCKETS`]); every latency threshold must be one of them.
+pub fn load_spec(path: impl AsRef<Path>, buckets: &[f64]) -> Result<Spec, SpecError> {
+    let path = path.as_ref();
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SpecError::single(&source, format!("cannot read the spec: {e}")))?;
+    parse_spec(&source, &text, buckets)
+}
+
+/// Validates spec text; `source` names the file in messages.
+pub fn parse_spec(source: &str, text: &str, buckets: &[f64]) -> Result<Spec, SpecError> {
+    let buckets = bucket_decimals(source, buckets)?;
+    let docs = yaml_documents(source, text)?;
+    let mut issues = Vec::new();
+    let slos = if docs.iter().any(openslo::is_openslo) {
+        openslo::parse(&docs, &mut issues)
+    } else {
+        match docs.as_slice() {
+            [doc] => parse_native(doc, &buckets, &mut issues),
+            [] => {
+                issues.push(Issue::file("the file is empty; expected a `slos:` list"));
+                Vec::new()
+            }
+            _ => {
+                issues.push(Issue::file(
+                    "several YAML documents, none of them OpenSLO (apiVersion: openslo/v1); \
+                     a slogate spec is one document with a `slos:` list",
+                ));
+                Vec::new()
+            }
+        }
+    };
+    if issues.is_empty() {
+        check_unique_ids(&slos, &mut issues);
+    }
+    if issues.is_empty() {
+        Ok(Spec {
+            source: source.to_string(),
+            slos,
+        })
+    } else {
+        Err(SpecError {
+            file: source.to_string(),
+            issues,
+        })
+    }
+}
+
+fn bucket_decimals(source: &str, buckets: &[f64]) -> Result<Vec<Decimal>, SpecError> {
+    buckets
+        .iter()
+        .map(|&b| {
+            Decimal::from_f64(b)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    SpecError::single(
+                        source,
+                        format!("bucket boundary {b} is not a positive number"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn yaml_documents(source: &str, text: &str) -> Result<Vec<Value>, SpecError> {
+    let mut docs = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc)
+            .map_err(|e| SpecError::single(source, format!("not valid YAML: {e}")))?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+/// Formats a `serde_path_to_error` failure as (field, message).
+pub(crate) fn path_error<E: std::fmt::Display>(
+    err: &serde_path_to_error::Error<E>,
+) -> (String, String) {
+    let path = err.path().to_string();
+    let field = if path == "." { String::new() } else { path };
+    (field, err.inner().to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    service: Option<String>,
+    slos: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlo {
+    name: Option<String>,
+    description: Option<String>,
+    owner: Option<String>,
+    cuj: Option<String>,
+    service: Option<String>,
+    period: Option<String>,
+    runbook: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    operations: Option<Vec<RawOperation>>,
+    availability: Option<RawAvailability>,
+    latency: Option<RawLatency>,
+    alerting: Option<RawAlerting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperation {
+    graphql: Option<String>,
+    #[serde(rename = "type")]
+    operation_type: Option<String>,
+    http: Option<String>,
+    job: Option<String>,
+    queue: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAvailability {
+    target: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatency {
+    threshold: Option<Value>,
+    target: Option<Value>,
+    histogram: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerting {
+    absent_for: Option<String>,
+}
+
+fn parse_native(doc: &Value, buckets: &[Decimal], issues: &mut Vec<Issue>) -> Vec<Slo> {
+    let file: RawFile = match serde_path_to_error::deserialize(doc.clone()) {
+        Ok(file) => file,
+        Err(err) => {
+            let (field, message) = path_error(&err);
+            Issues::new(None, issues).push(field, message);
+            return Vec::new();
+        }
+    };
+    let default_service = file.service.as_deref();
+    if let Some(service) = default_service {
+        if let Err(message) = check_service(service) {
+            Issues::new(None, issues).push("service", message);
+        }
+    }
+    let Some(raw_slos) = file.slos else {
+        Issues::new(None, issues).push("slos", "missing: list the SLOs under `slos:`");
+        return Vec::new();
+    };
+    if raw_slos.is_empty() {
+        Issues::new(None, issues).push("slos", "empty: declare at least one SLO");
+    }
+    let mut slos = Vec::new();
+    for (index, value) in raw_slos.iter().enumerate() {
+        let position = format!("slos[{index}]");
+        let context = match value.get("name").and_then(Value::as_str) {
+            Some(name) => format!("{position} {name:?}"),
+            None => position.clone(),
+        };
+        let mut slo_issues = Issues::new(Some(context), issues);
+        match serde_path_to_error::deserialize::<_, RawSlo>(value.clone()) {
+            Ok(raw) => slos.extend(validate_slo(
+                raw,
+                &position,
+                default_service,
+                buckets,
+                &mut slo_issues,
+            )),
+            Err(err) => {
+                let (field, message) = path_error(&err);
+                slo_issues.push(field, message);
+            }
+        }
+    }
+    slos
+}
+
+/// The fields every objective of an SLO shares.
+struct Common {
+    name: String,
+    description: String,
+    owner: Option<String>,
+    cuj: Option<String>,
+    service: String,
+    period: Period,
+    runbook: Option<String>,
+    labels: BTreeMap<String, String>,
+    absent_for: PromDuration,
+}
+
+/// An objective before it becomes an [`Slo`]: kind, target, and for
+/// latency the threshold and job histogram.
+type RawObjective = (&'static str, Decimal, Option<(Decimal, JobHistogram)>);
+
+/// Validates one SLO; returns its objectives, or nothing when it has issues.
+fn validate_slo(
+    raw: RawSlo,
+    position: &str,
+    default_service: Option<&str>,
+    buckets: &[Decimal],
+    issues: &mut Issues<'_>,
+) -> Vec<Slo> {
+    let before = issues.count();
+    let common = validate_common(&raw, default_service, issues);
+    let operations = validate_operations(raw.operations, issues);
+    let source = operations.as_ref().map(|(source, _)| *source);
+    let objectives = validate_objectives(raw.availability, raw.latency, source, buckets, issues);
+    match (common, operations) {
+        (Some(common), Some((source, operations))) if issues.count() == before => objectives
+            .into_iter()
+            .map(|objective| build_slo(&common, position, source, &operations, objective))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn validate_common(
+    raw: &RawSlo,
+    default_service: Option<&str>,
+    issues: &mut Issues<'_>,
+) -> Option<Common> {
+    let name = required(
+        issues,
+        "name",
+        &raw.name,
+        "give the SLO a name, e.g. checkout",
+    );
+    if let Some(Err(message)) = name.as_deref().map(check_slug) {
+        issues.push("name", message);
+    }
+    let description = required(
+        issues,
+        "description",
+        &raw.description,
+        "say what the SLO promises",
+    );
+    let owner = required(
+        issues,
+        "owner",
+        &raw.owner,
+        "name the team that owns the SLO",
+    );
+    let cuj = required(
+        issues,
+        "cuj",
+        &raw.cuj,
+        "name the critical user journey the SLO protects",
+    );
+    let service = raw
+        .service
+        .as_deref()
+        .or(default_service)
+        .map(str::to_string);
+    match (&raw.service, &service) {
+        (Some(own), _) => {
+            if let Err(message) = check_service(own) {
+                issues.push("service", message);
+            }
+        }
+        (None, None) => issues.push(
+            "service",
+            "missing: set `service:` on the SLO or at the top of the file",
+        ),
+        (None, Some(_)) => {}
+    }
+    let period = required(
+        issues,
+        "period",
+        &raw.period,
+        "use 28d, 30d or calendar_month",
+    )
+    .and_then(|p| parse_period(&p).map_err(|m| issues.push("period", m)).ok());
+    if let Some(runbook) = &raw.runbook {
+        if !(runbook.starts_with("https://") || runbook.starts_with("http://")) {
+            issues.push("runbook", format!("{runbook:?} is not an http(s) link"));
+        }
+    }
+    check_labels(&raw.labels, issues);
+    let absent_for = parse_absent_for(raw.alerting.as_ref(), issues);
+    Some(Common {
+        name: name?,
+        description: description?,
+        owner,
+        cuj,
+        service: service?,
+        period: period?,
+        runbook: raw.runbook.clone(),
+        labels: raw.labels.clone(),
+        absent_for: absent_for?,
+    })
+}
+
+fn parse_absent_for(
+    alerting: Option<&RawAlerting>,
+    issues: &mut Issues<'_>,
+) -> Option<PromDuration> {
+    let Some(text) = alerting.and_then(|a| a.absent_for.as_deref()) else {
+        return Some(DEFAULT_ABSENT_FOR);
+    };
+    let parsed = PromDuration::parse(text);
+    if parsed.is_none() {
+        issues.push(
+            "alerting.absent_for",
+            format!("{text:?} is not a duration such as 10m or 1h"),
+        );
+    }
+    parsed
+}
+
+fn validate_objectives(
+    availability: Option<RawAvailability>,
+    latency: Option<RawLatency>,
+    source: Option<Source>,
+    buckets: &[Decimal],
+    issues: &mut Issues<'_>,
+) -> Vec<RawObjective> {
+    let mut objectives = Vec::new();
+    if availability.is_none() && latency.is_none() {
+        issues.push(
+            "",
+            "declare an `availability:` objective, a `latency:` objective, or both",
+        );
+    }
+    if let Some(availability) = availability {
+        if let Some(target) = parse_target(issues, "availability.target", availability.target) {
+            objectives.push(("availability", target, None));
+        }
+    }
+    if let Some(latency) = latency {
+        let target = parse_target(issues, "latency.target", latency.target);
+        let threshold = parse_latency_threshold(issues, latency.threshold, buckets);
+        let histogram = parse_histogram(issues, latency.histogram.as_deref(), source);
+        if let (Some(target), Some(threshold), Some(histogram)) = (target, threshold, histogram) {
+            objectives.push(("latency", target, Some((threshold, histogram))));
+        }
+    }
+    objectives
+}
+
+fn build_slo(
+    common: &Common,
+    position: &str,
+    source: Source,
+    operations: &[Operation],
+    objective: RawObjective,
+) -> Slo {
+    let (kind, target, latency) = objective;
+    let indicator = match latency {
+        None => Indicator::Availability(Selection {
+            source,
+            operations: operations.to_vec(),
+        }),
+        Some((threshold, histogram)) => Indicator::Latency {
+            selection: Selection {
+                source: match source {
+                    Source::Jobs(_) => Source::Jobs(histogram),
+                    Source::Requests => Source::Requests,
+                },
+                operations: operations.to_vec(),
+            },
+            threshold,
+        },
+    };
+    Slo {
+        name: format!("{}-{kind}", common.name),
+        spec_name: common.name.clone(),
+        position: position.to_string(),
+        service: common.service.clone(),
+        description: common.description.clone(),
+        owner: common.owner.clone(),
+        cuj: common.cuj.clone(),
+        runbook: common.runbook.clone(),
+        period: common.period,
+        target,
+        indicator,
+        labels: common.labels.clone(),
+        absent_for: common.absent_for,
+        format: SpecFormat::Slogate,
+    }
+}
+
+fn required(
+    issues: &mut Issues<'_>,
+    field: &str,
+    value: &Option<String>,
+    hint: &str,
+) -> Option<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Some(v.clone()),
+        Some(_) => {
+            issues.push(field, format!("is empty: {hint}"));
+            None
+        }
+        None => {
+            issues.push(field, format!("missing: {hint}"));
+            None
+        }
+    }
+}
+
+/// `[a-z0-9]` and inner `-`, at most 63 characters.
+pub(crate) fn check_slug(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid SLO name: use lowercase letters, digits and inner dashes (at most 63), e.g. checkout"
+        ))
+    }
+}
+
+/// A service name must be usable as a label value and inside `sloth_id`.
+pub(crate) fn check_service(service: &str) -> Result<(), String> {
+    let ok = !service.is_empty()
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && service.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{service:?} is not a valid service name: use letters, digits, '-', '_' and '.' (the proxy's `service` label)"
+        ))
+    }
+}
+
+/// Parses `28d`, `30d`, `calendar_month`, or a custom test period.
+pub(crate) fn parse_period(text: &str) -> Result<Period, String> {
+    if text == "calendar_month" {
+        return Ok(Period::CalendarMonth);
+    }
+    match PromDuration::parse(text) {
+        Some(d) if d.as_secs() >= 60 && d.as_secs() <= 90 * 86_400 => Ok(Period::Rolling(d)),
+        _ => Err(format!(
+            "{text:?} is not a period: use 28d, 30d or calendar_month (a short duration such as 1h is accepted for tests)"
+        )),
+    }
+}
+
+fn check_labels(labels: &BTreeMap<String, String>, issues: &mut Issues<'_>) {
+    for (key, value) in labels {
+        let field = format!("labels.{key}");
+        let valid_name =
+            key.bytes().enumerate().all(|(i, b)| {
+                b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+            }) && !key.is_empty();
+        if !valid_name || key.starts_with("__") {
+            issues.push(field, format!("{key:?} is not a Prometheus label name"));
+        } else if RESERVED_LABELS.contains(&key.as_str()) || key == "owner" {
+            issues.push(
+                field,
+                format!("{key:?} is set by slogate; pick another label name"),
+            );
+        } else if value.contains('\n') {
+            issues.push(field, "label values must be one line");
+        }
+    }
+}
+
+fn validate_operations(
+    raw: Option<Vec<RawOperation>>,
+    issues: &mut Issues<'_>,
+) -> Option<(Source, Vec<Operation>)> {
+    let Some(raw) = raw else {
+        issues.push(
+            "operations",
+            "missing: list the GraphQL operations, HTTP routes or job classes the SLO covers",
+        );
+        return None;
+    };
+    if raw.is_empty() {
+        issues.push("operations", "empty: list at least one operation");
+        return None;
+    }
+    let before = issues.count();
+    let mut ops = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, op) in raw.into_iter().enumerate() {
+        let field = format!("operations[{i}]");
+        if let Some(op) = validate_operation(op, &field, issues) {
+            if !seen.insert(op.clone()) {
+                issues.push(field, format!("{op} is listed twice"));
+            } else {
+                ops.push(op);
+            }
+        }
+    }
+    let jobs = ops
+        .iter()
+        .filter(|o| matches!(o, Operation::Job { .. }))
+        .count();
+    if jobs > 0 && jobs < ops.len() {
+        issues.push(
+            "operations",
+            "mixes job classes with GraphQL/HTTP operations; they are different metrics, so split them into two SLOs",
+        );
+    }
+    if issues.count() > before {
+        return None;
+    }
+    let source = if jobs > 0 {
+        Source::Jobs(JobHistogram::Duration)
+    } else {
+        Source::Requests
+    };
+    Some((source, ops))
+}
+
+fn validate_operation(op: RawOperation, field: &str, issues: &mut Issues<'_>) -> Option<Operation> {
+    let kinds = [op.graphql.is_some(), op.http.is_some(), op.job.is_some()];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        issues.push(field, "name exactly one of `graphql:`, `http:` or `job:`");
+        return None;
+    }
+    if op.operation_type.is_some() && op.graphql.is_none() {
+        issues.push(
+            format!("{field}.type"),
+            "`type` only applies to `graphql:` operations",
+        );
+        return None;
+    }
+    if op.queue.is_some() && op.job.is_none() {
+        issues.push(
+            format!("{field}.queue"),
+            "`queue` only applies to `job:` entries",
+        );
+        return None;
+    }
+    if let Some(name) = op.graphql {
+        return validate_graphql(name, op.operation_type, field, issues);
+    }
+    if let Some(route) = op.http {
+        return match check_route(&route) {
+            Ok(()) => Some(Operation::Http { route }),
+            Err(message) => {
+                issues.push(format!("{field}.http"), message);
+                None
+            }
+        };
+    }
+    let class = op.job?;
+    let class_ok = class.split("::").all(|part| {
+        part.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if !class_ok {
+        issues.push(
+            format!("{field}.job"),
+            format!("{class:?} is not a job class name such as ChargeCardJob or Billing::SyncJob"),
+        );
+        return None;
+    }
+    if let Some(queue) = &op.queue {
+        if queue.is_empty() || queue.chars().any(|c| c.is_whitespace() || c == '"') {
+            issues.push(
+                format!("{field}.queue"),
+                format!("{queue:?} is not a queue name"),
+            );
+            return None;
+        }
+    }
+    Some(Operation::Job {
+        class,
+        queue: op.queue,
+    })
+}
+
+fn validate_graphql(
+    name: String,
+    operation_type: Option<String>,
+    field: &str,
+    issues: &mut Issues<'_>,
+) -> Option<Operation> {
+    let name_ok = GRAPHQL_SENTINELS.contains(&name.as_str())
+        || (name
+            .as_bytes()
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if !name_ok {
+        issues.push(
+            format!("{field}.graphql"),
+            format!(
+                "{name:?} is not a GraphQL operation name (letters, digits, '_') nor one of {}",
+                GRAPHQL_SENTINELS.join(", ")
+            ),
+        );
+        return None;
+    }
+    if let Some(t) = &operation_type {
+        if !GRAPHQL_TYPES.contains(&t.as_str()) {
+            issues.push(
+                format!("{field}.type"),
+                format!("{t:?} is not one of {}", GRAPHQL_TYPES.join(", ")),
+            );
+            return None;
+        }
+    }
+    Some(Operation::GraphQl {
+        name,
+        operation_type,
+    })
+}
+
+fn check_route(route: &str) -> Result<(), String> {
+    let hint = "an HTTP operation is `METHOD /route/template`, e.g. `GET /api/v1/courses/:id`";
+    let Some((method, path)) = route.split_once(' ') else {
+        return Err(format!("{route:?}: {hint}"));
+    };
+    if !HTTP_METHODS.contains(&method) {
+        return Err(format!("{route:?}: unknown method {method:?}; {hint}"));
+    }
+    if !path.starts_with('/')
+        || path
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '?')
+    {
+        return Err(format!(
+            "{route:?}: the path must start with '/' and hold no spaces or query string; {hint}"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a target percentage: a number or text (`99.9`, `"99.9%"`),
+/// strictly between 0 and 100.
+pub(crate) fn parse_target(
+    issues: &mut Issues<'_>,
+    field: &str,
+    value: Option<Value>,
+) -> Option<Decimal> {
+    let hint = "a percentage strictly between 0 and 100, e.g. 99.9";
+    let Some(value) = value else {
+        issues.push(field, format!("missing: {hint}"));
+        return None;
+    };
+    let parsed = match &value {
+        Value::Number(n) => n.as_f64().and_then(Decimal::from_f64),
+        Value::String(s) => Decimal::parse(s.trim().trim_end_matches('%').trim()),
+        _ => None,
+    };
+    match parsed {
+        Some(t) if !t.is_zero() && t < Decimal::new(100, 0) && t.scale() <= 8 => Some(t),
+        _ => {
+            issues.push(field, format!("{} is not {hint}", show_value(&value)));
+            None
+        }
+    }
+}
+
+fn parse_latency_threshold(
+    issues: &mut Issues<'_>,
+    value: Option<Value>,
+    buckets: &[Decimal],
+) -> Option<Decimal> {
+    let field = "latency.threshold";
+    let Some(value) = value else {
+        issues.push(
+            field,
+            "missing: a duration that is a histogram bucket boundary, e.g. 300ms",
+        );
+        return None;
+    };
+    let parsed = match &value {
+        Value::Number(n) => n.as_f64().and_then(Decimal::from_f64),
+        Value::String(s) => parse_threshold(s),
+        _ => None,
+    };
+    let Some(threshold) = parsed.filter(|t| !t.is_zero()) else {
+        issues.push(
+            field,
+            format!(
+                "{} is not a duration such as 300ms or 0.3s",
+                show_value(&value)
+            ),
+        );
+        return None;
+    };
+    if !buckets.contains(&threshold) {
+        let list: Vec<String> = buckets.iter().map(ToString::to_string).collect();
+        issues.push(
+            field,
+            format!(
+                "{threshold}s is not a histogram bucket boundary; buckets are {} (seconds; pass --buckets to match the proxy config)",
+                list.join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(threshold)
+}
+
+fn parse_histogram(
+    issues: &mut Issues<'_>,
+    value: Option<&str>,
+    source: Option<Source>,
+) -> Option<JobHistogram> {
+    match (value, source) {
+        (None, _) | (Some("duration"), Some(Source::Jobs(_))) => Some(JobHistogram::Duration),
+        (Some("execution"), Some(Source::Jobs(_))) => Some(JobHistogram::Execution),
+        (Some(_), None) => None,
+        (Some(h), Some(Source::Jobs(_))) => {
+            issues.push(
+                "latency.histogram",
+                format!("{h:?} is not `duration` (enqueue to completion) or `execution`"),
+            );
+            None
+        }
+        (Some(_), Some(Source::Requests)) => {
+            issues.push(
+                "latency.histogram",
+                "only job SLOs choose a histogram (`duration` or `execution`)",
+            );
+            None
+        }
+    }
+}
+
+fn show_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        other => serde_yaml_ng::to_string(other)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "the value".to_string()),
+    }
+}
+
+fn check_unique_ids(slos: &[Slo], issues: &mut Vec<Issue>) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let mut reported = BTreeSet::new();
+    for slo in slos {
+        if let Some(first) = seen.insert(slo.id(), &slo.position) {
+            if first != slo.position && reported.insert(slo.position.clone()) {
+                let context = format!("{} {:?}", slo.position, slo.spec_name);
+                Issues::new(Some(context), issues).push(
+                    "name",
+                    format!(
+                        "{:?} is already used by {first} for service {:?}",
+                        slo.spec_name, slo.service
+                    ),
+                );
+            }
+        }
+    }
+}
