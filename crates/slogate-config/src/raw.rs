@@ -1,0 +1,262 @@
+//! The configuration file as written: serde structs with defaults, before validation.
+//!
+//! Every section and field has a default, so an empty file (or no file) is a working
+//! configuration: slogate on `0.0.0.0:8080` in front of Puma on `127.0.0.1:3000`.
+//! Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{ByteSize, HumanDuration};
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// The proxy's listeners and process settings.
+    pub server: RawServer,
+    /// The admin listener (metrics, health).
+    pub admin: RawAdmin,
+    /// The application behind slogate.
+    pub upstream: RawUpstream,
+    /// Which requests are GraphQL and how much of them to read.
+    pub graphql: RawGraphql,
+    /// How responses become outcomes.
+    pub classification: RawClassification,
+    /// Naming of plain HTTP requests.
+    pub http: RawHttp,
+    /// Metric options: buckets and cardinality bounds.
+    pub metrics: RawMetrics,
+    /// The JSON access log.
+    pub access_log: RawAccessLog,
+}
+
+/// `server:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    /// Addresses the proxy listens on (`host:port`, or `unix:/path`).
+    pub listen: Vec<String>,
+    /// Worker threads; 0 means one per CPU core.
+    pub threads: usize,
+    /// How long an old process keeps serving after a graceful upgrade or shutdown starts.
+    pub grace_period: HumanDuration,
+    /// How long in-flight requests get to finish once the grace period is over.
+    pub graceful_shutdown_timeout: HumanDuration,
+    /// Where a graceful upgrade hands over the listening sockets.
+    pub upgrade_socket: String,
+    /// The process id file.
+    pub pid_file: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: vec!["0.0.0.0:8080".into()],
+            threads: 0,
+            grace_period: HumanDuration(Duration::from_secs(5)),
+            graceful_shutdown_timeout: HumanDuration(Duration::from_secs(10)),
+            upgrade_socket: "/tmp/slogate_upgrade.sock".into(),
+            pid_file: "/tmp/slogate.pid".into(),
+        }
+    }
+}
+
+/// `admin:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the admin listener; loopback by default so metrics are not public.
+    pub listen: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            listen: "127.0.0.1:9090".into(),
+        }
+    }
+}
+
+/// `upstream:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawUpstream {
+    /// The service name: the `service` label of every metric.
+    pub name: String,
+    /// Backends: `host:port` or `unix:/path/to/puma.sock`.
+    pub backends: Vec<String>,
+    /// Time allowed to connect to a backend (nginx `proxy_connect_timeout`).
+    pub connect_timeout: HumanDuration,
+    /// Time allowed between two reads from a backend (nginx `proxy_read_timeout`).
+    pub read_timeout: HumanDuration,
+    /// Time allowed between two writes to a backend (nginx `proxy_send_timeout`).
+    pub write_timeout: HumanDuration,
+    /// How long an idle pooled connection is kept (nginx `keepalive_timeout` upstream).
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        RawUpstream {
+            name: "rails".into(),
+            backends: vec!["127.0.0.1:3000".into()],
+            connect_timeout: HumanDuration(Duration::from_secs(5)),
+            read_timeout: HumanDuration(Duration::from_secs(60)),
+            write_timeout: HumanDuration(Duration::from_secs(60)),
+            idle_timeout: HumanDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// `graphql:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawGraphql {
+    /// Request paths that are GraphQL endpoints.
+    pub paths: Vec<String>,
+    /// Request body bytes read at most to name operations; the rest streams through unread.
+    pub max_inspect_bytes: ByteSize,
+    /// Operations counted at most in one batch.
+    pub max_batch: usize,
+    /// Memory for remembering parsed documents.
+    pub document_cache: ByteSize,
+    /// Persisted-query hashes remembered.
+    pub persisted_queries: usize,
+    /// A persisted-operations manifest (Apollo's `persisted-query-manifest.json`, or a list of
+    /// names): its operations are known by hash from the start, and, with
+    /// `metrics.allowlist_from_manifest`, only its names become labels.
+    pub manifest: Option<String>,
+}
+
+impl Default for RawGraphql {
+    fn default() -> Self {
+        RawGraphql {
+            paths: vec!["/graphql".into()],
+            max_inspect_bytes: ByteSize(1 << 20),
+            max_batch: 100,
+            document_cache: ByteSize(32 << 20),
+            persisted_queries: 10_000,
+            manifest: None,
+        }
+    }
+}
+
+/// `classification:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawClassification {
+    /// `extensions.code` values that are the client's fault (replaces the default list).
+    pub client_codes: Option<Vec<String>>,
+    /// Codes added to the client list.
+    pub extra_client_codes: Vec<String>,
+    /// `extensions.code` values that are the system's fault (replaces the default list).
+    pub system_codes: Option<Vec<String>>,
+    /// Codes added to the system list.
+    pub extra_system_codes: Vec<String>,
+    /// Outcome of field errors whose code is in neither list, or absent.
+    pub unknown_code: String,
+    /// Outcome of a GraphQL response without `data` (parse, validation, variable errors).
+    pub no_data: String,
+    /// Outcome of a 2xx GraphQL response whose body is not JSON.
+    pub non_json: String,
+    /// Outcome by status, overriding 4xx = client_error, 5xx = system_error.
+    pub status_overrides: BTreeMap<u16, String>,
+    /// A response header carrying an error code, read with the same lists
+    /// (the old convention, e.g. `X-GraphQL-Error-Code`).
+    pub error_code_header: Option<String>,
+    /// Decoded response bytes read at most per response.
+    pub max_response_inspect_bytes: ByteSize,
+}
+
+impl Default for RawClassification {
+    fn default() -> Self {
+        RawClassification {
+            client_codes: None,
+            extra_client_codes: Vec::new(),
+            system_codes: None,
+            extra_system_codes: Vec::new(),
+            unknown_code: "system_error".into(),
+            no_data: "client_error".into(),
+            non_json: "system_error".into(),
+            status_overrides: BTreeMap::new(),
+            error_code_header: None,
+            max_response_inspect_bytes: ByteSize(256 << 20),
+        }
+    }
+}
+
+/// `http:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHttp {
+    /// Route templates tried in order: `/api/v1/courses/:id`, `GET /files/*path`.
+    pub routes: Vec<String>,
+    /// Paths left out of metrics and the access log (health checks).
+    pub exclude: Vec<String>,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            routes: Vec::new(),
+            exclude: vec!["/up".into(), "/health".into(), "/healthz".into()],
+        }
+    }
+}
+
+/// `metrics:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Latency histogram buckets in seconds, increasing. SLO thresholds must be one of them.
+    pub buckets: Vec<f64>,
+    /// Distinct operation label values per service and kind; beyond, `(other)`.
+    pub max_operations: usize,
+    /// Distinct error-code label values per service; beyond, `(other)`.
+    pub max_error_codes: usize,
+    /// A file listing the only GraphQL operation names allowed as labels (one per line, a
+    /// JSON array, or a persisted-query manifest); others become `(other)`.
+    pub operation_allowlist: Option<String>,
+    /// Use `graphql.manifest`'s operation names as the allowlist.
+    pub allowlist_from_manifest: bool,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            buckets: vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+            max_operations: 1000,
+            max_error_codes: 100,
+            operation_allowlist: None,
+            allowlist_from_manifest: false,
+        }
+    }
+}
+
+/// `access_log:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// `stdout`, `stderr`, `off`, or a file path (appended to; rotate it with copytruncate).
+    pub target: String,
+    /// Log the query string with the path (off by default: it may carry tokens or PII).
+    pub include_query: bool,
+    /// Lines held in memory when the writer falls behind; beyond, lines are dropped and
+    /// counted in `slogate_access_log_dropped_total` rather than slowing requests.
+    pub buffer_lines: usize,
+}
+
+impl Default for RawAccessLog {
+    fn default() -> Self {
+        RawAccessLog {
+            target: "stdout".into(),
+            include_query: false,
+            buffer_lines: 65_536,
+        }
+    }
+}
