@@ -1,0 +1,187 @@
+//! The JSON access log: one line per request, written by a dedicated thread.
+//!
+//! Request handling never waits for the log: lines go through a bounded channel, and when the
+//! writer falls behind (a slow disk, a blocked stdout pipe) lines are dropped and counted in
+//! `slogate_access_log_dropped_total` instead of slowing traffic down.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use slogate_config::{AccessLogSettings, LogTarget};
+use slogate_metrics::SliMetrics;
+
+/// One operation of a request, as logged.
+#[derive(Debug, Serialize)]
+pub struct LoggedOperation<'a> {
+    /// Label value of the operation.
+    pub name: &'a str,
+    /// Operation type.
+    #[serde(rename = "type")]
+    pub op_type: &'a str,
+    /// Outcome.
+    pub outcome: &'a str,
+    /// Error codes and counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<(&'a str, u64)>,
+}
+
+/// One access log line.
+#[derive(Debug, Serialize)]
+pub struct AccessRecord<'a> {
+    /// RFC 3339 UTC time the request started, with milliseconds.
+    pub time: String,
+    /// X-Request-Id.
+    pub request_id: &'a str,
+    /// Client address as seen by slogate (or from trusted forwarding headers).
+    pub client: String,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path (with the query string if configured).
+    pub path: &'a str,
+    /// Status sent to the client (0 if none).
+    pub status: u16,
+    /// Total seconds, request head to last byte.
+    pub duration: f64,
+    /// Seconds from the upstream request sent to its response ended, if it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_duration: Option<f64>,
+    /// The backend that served it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<&'a str>,
+    /// Response body bytes sent.
+    pub bytes_sent: usize,
+    /// Request body bytes received.
+    pub bytes_received: usize,
+    /// `graphql` or `http`.
+    pub kind: &'a str,
+    /// The service label.
+    pub service: &'a str,
+    /// The worst outcome of the request's operations.
+    pub outcome: &'a str,
+    /// The operations.
+    pub operations: Vec<LoggedOperation<'a>>,
+    /// Why the request failed inside the proxy, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// User-Agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+}
+
+/// Sends lines to the writer thread.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: Option<SyncSender<String>>,
+    metrics: SliMetrics,
+}
+
+impl AccessLog {
+    /// Starts the writer thread for `settings`; `Off` starts nothing.
+    pub fn start(settings: &AccessLogSettings, metrics: SliMetrics) -> io::Result<AccessLog> {
+        let writer: Box<dyn Write + Send> = match &settings.target {
+            LogTarget::Off => return Ok(AccessLog { tx: None, metrics }),
+            LogTarget::Stdout => Box::new(io::stdout()),
+            LogTarget::Stderr => Box::new(io::stderr()),
+            LogTarget::File(path) => {
+                Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+            }
+        };
+        let (tx, rx) = sync_channel(settings.buffer_lines);
+        std::thread::Builder::new()
+            .name("slogate-access-log".into())
+            .spawn(move || write_lines(rx, writer))?;
+        Ok(AccessLog {
+            tx: Some(tx),
+            metrics,
+        })
+    }
+
+    /// Whether lines are written at all.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queues a record; drops it (and counts the drop) if the writer is behind.
+    pub fn write(&self, record: &AccessRecord<'_>) {
+        let Some(tx) = &self.tx else { return };
+        let Ok(line) = serde_json::to_string(record) else {
+            return;
+        };
+        match tx.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.metrics.access_log_dropped()
+            }
+        }
+    }
+}
+
+fn write_lines(rx: Receiver<String>, writer: Box<dyn Write + Send>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+    while let Ok(line) = rx.recv() {
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(b"\n");
+        // Batch what is queued, then flush so lines are visible promptly.
+        loop {
+            match rx.try_recv() {
+                Ok(line) => {
+                    let _ = out.write_all(line.as_bytes());
+                    let _ = out.write_all(b"\n");
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
+        }
+        let _ = out.flush();
+    }
+    let _ = out.flush();
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-30T10:08:13.042Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_033_293_042);
+        assert_eq!(rfc3339(t), "2026-11-30T10:08:13.042Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

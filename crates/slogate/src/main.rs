@@ -1,0 +1,139 @@
+//! The `slogate` command: a thin CLI over the library crates.
+//!
+//! Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use slogate_config::{ConfigError, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "slogate",
+    version,
+    about = "A reverse proxy for Rails that turns GraphQL traffic into per-operation SLIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Run(RunArgs),
+    /// Validate a configuration (and an SLO spec) without running anything.
+    Check(CheckArgs),
+    /// SLOs as code: validate specs, generate Prometheus rules and Grafana dashboards, report.
+    Slo(slogate_slo::SloArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// Configuration file (YAML). Without one, the defaults and the flags below apply.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, replacing server.listen (host:port or unix:/path).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The application, replacing upstream.backends (host:port or unix:/path/puma.sock).
+    #[arg(long, value_name = "ADDR")]
+    upstream: Option<String>,
+    /// Admin listener (metrics, health), replacing admin.listen.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
+    /// Worker threads, replacing server.threads.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<slogate_config::Config, ConfigError> {
+        let overrides = Overrides {
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            admin: self.admin.clone(),
+            threads: self.threads,
+        };
+        slogate_config::load(self.config.as_deref(), &overrides)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Take over the listening sockets of a running slogate, then tell it to finish
+    /// (zero-downtime restart: start the new process with -u, then send SIGQUIT to the old).
+    #[arg(short, long)]
+    upgrade: bool,
+    /// Run in the background.
+    #[arg(short, long)]
+    daemon: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Also validate this SLO spec against the configured histogram buckets.
+    #[arg(long, value_name = "FILE")]
+    slo: Option<PathBuf>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLOGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    slogate_proxy::run(
+        config,
+        slogate_proxy::RunOptions {
+            upgrade: args.upgrade,
+            daemon: args.daemon,
+        },
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    let mut checked = vec![args
+        .config
+        .config
+        .as_ref()
+        .map_or("command line".to_string(), |p| p.display().to_string())];
+    if let Some(spec) = &args.slo {
+        slogate_slo::load_spec(spec, &config.metrics.buckets)?;
+        checked.push(spec.display().to_string());
+    }
+    println!("ok: {}", checked.join(", "));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+        Command::Slo(args) => slogate_slo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slogate: {e:#}");
+            let usage = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<slogate_slo::SpecError>().is_some();
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
