@@ -33,8 +33,7 @@ pub use pingora_prometheus::prometheus;
 pub use prometheus::Registry;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, TextEncoder,
 };
 use slogate_core::{Kind, OperationType, Outcome};
 
@@ -187,7 +186,9 @@ impl SliMetrics {
 
     /// Counts a request that hit an inspection bound.
     pub fn observe_limit(&self, service: &str, limit: InspectionLimit) {
-        self.limits.with_label_values(&[service, limit.as_str()]).inc();
+        self.limits
+            .with_label_values(&[service, limit.as_str()])
+            .inc();
     }
 
     /// Counts a label value replaced by `(other)`.

@@ -236,6 +236,9 @@ impl ProxyHttp for SlogateProxy {
         if ctx.excluded {
             return;
         }
+        if e.is_some() && ctx.inspector.is_some() {
+            read_unsent_body(session, ctx).await;
+        }
         ctx.finish_request(self.rt);
         let duration = ctx.start.elapsed().as_secs_f64();
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
@@ -282,6 +285,29 @@ impl ProxyHttp for SlogateProxy {
             self.log_access(session, ctx, e, status, duration, worst, &logged);
         }
     }
+}
+
+/// When the upstream failed before the request body was read (connection refused, no healthy
+/// backend), the body is still in the socket: read what the inspector needs, briefly, so the
+/// failure is counted against the right operation. The client already has its 502.
+async fn read_unsent_body(session: &mut Session, ctx: &mut RequestCtx) {
+    let read = async {
+        while !session.is_body_done() {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    let Some(inspector) = ctx.inspector.as_mut() else {
+                        break;
+                    };
+                    inspector.feed(&chunk);
+                    if inspector.truncated() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(250), read).await;
 }
 
 /// The status nginx would answer for a proxying failure: 504 for upstream timeouts, 502 for

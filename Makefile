@@ -1,0 +1,34 @@
+# slogate: `make demo` shows it working, `make test` runs every test.
+# Both install what they need first (Debian packages via apt-get) when it is missing.
+
+CARGO ?= cargo
+
+.PHONY: setup demo test lint unit bench run clean
+
+setup:
+	@./scripts/setup.sh
+
+## The one-command demo: a mock Rails upstream, slogate in front, an incident, the SLI table.
+demo: setup
+	$(CARGO) run --release --quiet -- demo
+
+## Every test: formatting, lints, unit, property, golden and integration tests (real Rails,
+## Puma, Prometheus, nginx, Sidekiq and Redis).
+test: setup lint
+	$(CARGO) test --workspace --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+## Benchmarks: criterion for the core, then the peer benchmark (direct vs nginx vs slogate).
+bench: setup
+	$(CARGO) bench -p slogate-core
+	./benches/peer.sh
+
+## slogate in front of a local Rails on :3000.
+run:
+	$(CARGO) run --release -- run --upstream 127.0.0.1:3000
+
+clean:
+	$(CARGO) clean
