@@ -47,12 +47,26 @@ impl DocumentCache {
 
     /// The verdict on `doc`, read now if it was not known.
     pub fn get_or_scan(&self, doc: &str) -> DocumentVerdict {
-        if let Some(hit) = self.inner.get(doc) {
+        self.get_or_scan_keyed(doc, || Some(std::borrow::Cow::Borrowed(doc)))
+    }
+
+    /// The verdict on the document stored under `key`, which `text` produces on a miss.
+    /// Requests in JSON are keyed by the document's escaped form, so a hit needs no decoding;
+    /// `text` returning `None` (an undecodable document) is a syntax error.
+    pub fn get_or_scan_keyed<'a>(
+        &self,
+        key: &str,
+        text: impl FnOnce() -> Option<std::borrow::Cow<'a, str>>,
+    ) -> DocumentVerdict {
+        if let Some(hit) = self.inner.get(key) {
             return hit;
         }
-        let verdict = Arc::new(scan_document(doc));
-        if doc.len() <= self.max_document {
-            self.inner.insert(doc.into(), verdict.clone());
+        let verdict = Arc::new(match text() {
+            Some(doc) => scan_document(&doc),
+            None => Err(crate::document::DocumentError::Syntax(0)),
+        });
+        if key.len() <= self.max_document {
+            self.inner.insert(key.into(), verdict.clone());
         }
         verdict
     }

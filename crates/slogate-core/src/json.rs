@@ -66,6 +66,10 @@ pub enum Interest {
     Track(Tag),
     /// If it is a string, decode it and hand it over, keeping at most this many bytes.
     Capture(usize),
+    /// If it is a string, hand over its raw bytes as they appear between the quotes, escapes
+    /// untouched, keeping at most this many bytes. Much faster than decoding when the text is
+    /// only compared or hashed; [`unescape`] decodes it when needed.
+    CaptureRaw(usize),
 }
 
 /// Receives the parts of a document it asked for.
@@ -185,6 +189,127 @@ impl NumberState {
     }
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in the bytes of `v` that are zero; the lowest flagged byte is exact (borrows
+/// only disturb bytes above it), which is all the scanners below use.
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(LO) & !v & HI
+}
+
+#[inline(always)]
+fn word(input: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&input[i..i + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// High bit set in exactly the bytes of `x` equal to `c`.
+#[inline(always)]
+fn equal_bytes(x: u64, c: u8) -> u64 {
+    let v = x ^ (u64::from(c) * LO);
+    !(((v & !HI).wrapping_add(!HI)) | v) & HI
+}
+
+/// Crosses a word of a skipped value: the new depth and string state, or `None` when the
+/// word holds a backslash or might close the value (then the byte loop takes over).
+#[inline(always)]
+fn cross_word(x: u64, depth: u32, in_string: bool) -> Option<(u32, bool)> {
+    if equal_bytes(x, b'\\') != 0 {
+        return None;
+    }
+    let folded = x | (0x20 * LO);
+    // 0xFF in each byte from a quote up to the next: the bytes inside a string.
+    let mut inside = (equal_bytes(x, b'"') >> 7).wrapping_mul(0xFF);
+    inside ^= inside << 8;
+    inside ^= inside << 16;
+    inside ^= inside << 32;
+    if in_string {
+        inside = !inside;
+    }
+    let outside = !inside & HI;
+    let opens = equal_bytes(folded, b'{') & outside;
+    let closes = equal_bytes(folded, b'}') & outside;
+    let still_inside = inside >> 63 == 1;
+    if opens | closes == 0 {
+        return Some((depth, still_inside));
+    }
+    let closes = count_flags(closes);
+    if closes >= depth {
+        return None;
+    }
+    Some((depth + count_flags(opens) - closes, still_inside))
+}
+
+/// Number of flagged bytes (high bits) in a word, without relying on a popcount instruction
+/// (absent from baseline x86-64): the multiply sums the eight 0/1 bytes into the top byte.
+#[inline(always)]
+fn count_flags(m: u64) -> u32 {
+    ((m >> 7).wrapping_mul(LO) >> 56) as u32
+}
+
+/// Flags `"`, `{`, `[`, `}` and `]` in a word (`[`/`]` are `{`/`}` with bit 5 clear).
+#[inline(always)]
+fn structure_bytes(x: u64) -> u64 {
+    let folded = x | (0x20 * LO);
+    zero_bytes(x ^ (u64::from(b'"') * LO))
+        | zero_bytes(folded ^ (u64::from(b'{') * LO))
+        | zero_bytes(folded ^ (u64::from(b'}') * LO))
+}
+
+/// Flags `"` and `\\` in a word.
+#[inline(always)]
+fn string_special_bytes(x: u64) -> u64 {
+    zero_bytes(x ^ (u64::from(b'"') * LO)) | zero_bytes(x ^ (u64::from(b'\\') * LO))
+}
+
+/// The index of the next `"`, `{`, `}`, `[` or `]` at or after `i` (or `input.len()`),
+/// eight bytes at a time.
+#[inline]
+fn find_structure(input: &[u8], mut i: usize) -> usize {
+    while i + 8 <= input.len() {
+        let m = structure_bytes(word(input, i));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < input.len() {
+        if matches!(input[i], b'"' | b'{' | b'}' | b'[' | b']') {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The index of the next `"` or `\\` at or after `i` (or `input.len()`). Short runs (keys,
+/// small values) are scanned a word at a time; long ones go to memchr's vectorised search.
+#[inline]
+fn find_string_special(input: &[u8], i: usize) -> usize {
+    let mut j = i;
+    let inline_end = input.len().min(i + 64);
+    while j + 8 <= inline_end {
+        let m = string_special_bytes(word(input, j));
+        if m != 0 {
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    if inline_end == input.len() {
+        while j < input.len() {
+            if matches!(input[j], b'"' | b'\\') {
+                return j;
+            }
+            j += 1;
+        }
+        return j;
+    }
+    memchr2(b'"', b'\\', &input[j..]).map_or(input.len(), |off| j + off)
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     tag: Tag,
@@ -197,6 +322,8 @@ struct Frame {
 enum Sink {
     Key,
     Capture,
+    /// Raw bytes between the quotes.
+    Raw,
     Discard,
 }
 
@@ -228,6 +355,9 @@ pub struct JsonScanner {
     skip_depth: u32,
     skip_in_string: bool,
     skip_escaped: bool,
+    /// Backslashes ending the raw string content seen so far (their parity says whether the
+    /// next quote is escaped).
+    raw_backslashes: usize,
     consumed: u64,
 }
 
@@ -258,6 +388,7 @@ impl JsonScanner {
             skip_depth: 0,
             skip_in_string: false,
             skip_escaped: false,
+            raw_backslashes: 0,
             consumed: 0,
         }
     }
@@ -431,11 +562,18 @@ impl JsonScanner {
             },
             ValueKind::String => {
                 self.sink = match interest {
-                    Interest::Capture(limit) => {
+                    Interest::Capture(limit) | Interest::CaptureRaw(limit) => {
                         self.capture.clear();
+                        // Documents are usually a few KB; avoid growing from empty by doubling.
+                        self.capture.reserve(limit.min(4096));
                         self.capture_limit = limit;
                         self.capture_truncated = false;
-                        Sink::Capture
+                        self.raw_backslashes = 0;
+                        if matches!(interest, Interest::CaptureRaw(_)) {
+                            Sink::Raw
+                        } else {
+                            Sink::Capture
+                        }
                     }
                     _ => Sink::Discard,
                 };
@@ -493,41 +631,60 @@ impl JsonScanner {
 
     /// Crosses a skipped container by counting brackets outside strings.
     fn skip(&mut self, input: &[u8], mut i: usize) -> usize {
-        while i < input.len() {
-            if self.skip_in_string {
-                if self.skip_escaped {
-                    self.skip_escaped = false;
+        let n = input.len();
+        let mut depth = self.skip_depth;
+        let mut in_string = self.skip_in_string;
+        let mut escaped = self.skip_escaped;
+        while i < n {
+            // Fast path: eight bytes without a backslash that cannot close the skipped value
+            // are crossed with word arithmetic, whatever their mix of strings and brackets.
+            if !escaped && i + 8 <= n {
+                if let Some((d, s)) = cross_word(word(input, i), depth, in_string) {
+                    depth = d;
+                    in_string = s;
+                    i += 8;
+                    continue;
+                }
+            }
+            if in_string {
+                if escaped {
+                    escaped = false;
                     i += 1;
                     continue;
                 }
-                match memchr2(b'"', b'\\', &input[i..]) {
-                    None => return input.len(),
-                    Some(off) => {
-                        i += off;
-                        if input[i] == b'\\' {
-                            self.skip_escaped = true;
-                        } else {
-                            self.skip_in_string = false;
-                        }
-                        i += 1;
-                    }
+                i = find_string_special(input, i);
+                if i >= n {
+                    break;
                 }
+                if input[i] == b'\\' {
+                    escaped = true;
+                } else {
+                    in_string = false;
+                }
+                i += 1;
                 continue;
             }
+            i = find_structure(input, i);
+            if i >= n {
+                break;
+            }
             match input[i] {
-                b'"' => self.skip_in_string = true,
-                b'{' | b'[' => self.skip_depth = self.skip_depth.saturating_add(1),
-                b'}' | b']' => {
-                    self.skip_depth -= 1;
-                    if self.skip_depth == 0 {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth = depth.saturating_add(1),
+                _ => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.skip_depth = 0;
                         self.value_done();
                         return i + 1;
                     }
                 }
-                _ => {}
             }
             i += 1;
         }
+        self.skip_depth = depth;
+        self.skip_in_string = in_string;
+        self.skip_escaped = escaped;
         i
     }
 
@@ -543,7 +700,7 @@ impl JsonScanner {
                     self.key_len += bytes.len();
                 }
             }
-            Sink::Capture => {
+            Sink::Capture | Sink::Raw => {
                 let room = self.capture_limit.saturating_sub(self.capture.len());
                 if bytes.len() > room {
                     self.capture.extend_from_slice(&bytes[..room]);
@@ -584,7 +741,49 @@ impl JsonScanner {
     }
 
     /// Reads string content (key or value) up to and including the closing quote.
+    /// Raw capture: find the closing quote with memchr, telling escaped quotes by the parity
+    /// of the backslashes before them; copy the bytes untouched.
+    fn raw_string_body<V: Visitor>(
+        &mut self,
+        input: &[u8],
+        mut i: usize,
+        visitor: &mut V,
+    ) -> usize {
+        while i < input.len() {
+            let rest = &input[i..];
+            let Some(off) = memchr::memchr(b'"', rest) else {
+                self.count_backslashes(rest);
+                self.push_decoded(rest);
+                return input.len();
+            };
+            self.count_backslashes(&rest[..off]);
+            let escaped = self.raw_backslashes % 2 == 1;
+            if escaped {
+                self.push_decoded(&rest[..=off]);
+                self.raw_backslashes = 0;
+                i += off + 1;
+                continue;
+            }
+            self.push_decoded(&rest[..off]);
+            self.string_closed(visitor);
+            return i + off + 1;
+        }
+        i
+    }
+
+    fn count_backslashes(&mut self, run: &[u8]) {
+        let trailing = run.iter().rev().take_while(|&&b| b == b'\\').count();
+        if trailing == run.len() {
+            self.raw_backslashes += trailing;
+        } else {
+            self.raw_backslashes = trailing;
+        }
+    }
+
     fn string_body<V: Visitor>(&mut self, input: &[u8], mut i: usize, visitor: &mut V) -> usize {
+        if self.sink == Sink::Raw {
+            return self.raw_string_body(input, i, visitor);
+        }
         while i < input.len() {
             match self.escape {
                 Escape::Backslash => {
@@ -630,7 +829,8 @@ impl JsonScanner {
                 Escape::None => {}
             }
             let rest = &input[i..];
-            match memchr2(b'"', b'\\', rest) {
+            let special = find_string_special(input, i);
+            match (special < input.len()).then(|| special - i) {
                 None => {
                     if !rest.is_empty() {
                         self.flush_surrogate();
@@ -662,7 +862,7 @@ impl JsonScanner {
             self.state = State::Colon;
             return;
         }
-        if self.sink == Sink::Capture {
+        if matches!(self.sink, Sink::Capture | Sink::Raw) {
             let captured = std::mem::take(&mut self.capture);
             let (parent, key) = self.position();
             visitor.string(parent, key, &captured, self.capture_truncated);
@@ -672,6 +872,32 @@ impl JsonScanner {
         self.sink = Sink::Discard;
         self.value_done();
     }
+}
+
+/// Decodes the raw content of a JSON string (as [`Interest::CaptureRaw`] hands it over).
+/// `None` if it holds an invalid escape.
+pub fn unescape(raw: &[u8]) -> Option<String> {
+    struct One(Option<Vec<u8>>);
+    impl Visitor for One {
+        fn value(&mut self, _p: Tag, _k: Key<'_>, _kind: ValueKind) -> Interest {
+            Interest::Capture(usize::MAX)
+        }
+        fn string(&mut self, _p: Tag, _k: Key<'_>, value: &[u8], _t: bool) {
+            self.0 = Some(value.to_vec());
+        }
+    }
+    if memchr::memchr(b'\\', raw).is_none() {
+        return String::from_utf8(raw.to_vec()).ok();
+    }
+    let mut scanner = JsonScanner::new();
+    let mut one = One(None);
+    scanner.feed(b"\"", &mut one);
+    scanner.feed(raw, &mut one);
+    scanner.feed(b"\"", &mut one);
+    if scanner.finish(&mut one) != Status::Complete {
+        return None;
+    }
+    one.0.and_then(|v| String::from_utf8(v).ok())
 }
 
 #[cfg(test)]
@@ -829,6 +1055,92 @@ mod tests {
             assert_eq!(s.finish(&mut v), Status::Complete);
             assert_eq!(v.0, vec!["root", "data", "errors"]);
         }
+    }
+
+    #[test]
+    fn raw_capture_keeps_escapes_and_finds_the_closing_quote() {
+        struct Raw(Vec<Vec<u8>>);
+        impl Visitor for Raw {
+            fn value(&mut self, _p: Tag, key: Key<'_>, kind: ValueKind) -> Interest {
+                match (key, kind) {
+                    (Key::Root, _) => Interest::Track(1),
+                    (_, ValueKind::String) => Interest::CaptureRaw(1000),
+                    _ => Interest::Skip,
+                }
+            }
+            fn string(&mut self, _p: Tag, _k: Key<'_>, v: &[u8], _t: bool) {
+                self.0.push(v.to_vec());
+            }
+        }
+        let doc = br#"{"a":"x\"y","b":"q\\","c":"\\\"z","d":"\u00e9\n"}"#;
+        for split in 1..doc.len() {
+            let mut s = JsonScanner::new();
+            let mut v = Raw(vec![]);
+            for c in doc.chunks(split) {
+                s.feed(c, &mut v);
+            }
+            assert_eq!(s.finish(&mut v), Status::Complete, "split {split}");
+            let want: Vec<&[u8]> = vec![br#"x\"y"#, br#"q\\"#, br#"\\\"z"#, br#"\u00e9\n"#];
+            assert_eq!(v.0, want, "split {split}");
+        }
+        assert_eq!(unescape(br#"x\"y"#).as_deref(), Some("x\"y"));
+        assert_eq!(unescape(br#"\u00e9\n"#).as_deref(), Some("\u{e9}\n"));
+        assert_eq!(unescape(br#"bad\q"#), None);
+    }
+
+    #[test]
+    fn word_scanners_match_the_naive_search() {
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Bytes near the searched ones (bit 5 flips, borrows across bytes) are the risky ones.
+        let alphabet = [
+            b'"',
+            b'\\',
+            b'{',
+            b'}',
+            b'[',
+            b']',
+            0x5A,
+            0x7C,
+            0x02,
+            0x00,
+            0xFF,
+            b'a',
+            0x21,
+            0x23,
+            0x5C ^ 0x20,
+            0x80,
+        ];
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let start = if len == 0 {
+                0
+            } else {
+                (next() as usize) % (len + 1)
+            };
+            let naive_s = (start..len)
+                .find(|&j| matches!(buf[j], b'"' | b'{' | b'}' | b'[' | b']'))
+                .unwrap_or(len);
+            let naive_q = (start..len)
+                .find(|&j| matches!(buf[j], b'"' | b'\\'))
+                .unwrap_or(len);
+            assert_eq!(find_structure(&buf, start), naive_s, "{buf:?} from {start}");
+            assert_eq!(
+                find_string_special(&buf, start),
+                naive_q,
+                "{buf:?} from {start}"
+            );
+        }
+        let long = [vec![b'a'; 1000], vec![b'\\']].concat();
+        assert_eq!(find_string_special(&long, 3), 1000);
     }
 
     #[test]

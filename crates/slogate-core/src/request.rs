@@ -147,7 +147,7 @@ impl OperationExtractor {
             return Operation::invalid();
         }
         let name = raw.operation_name.as_deref();
-        if let Some(query) = raw.query.as_deref() {
+        if let Some(query) = &raw.query {
             return self.resolve_document(query, name, raw.persisted_hash.as_deref());
         }
         if let Some(hash) = raw.persisted_hash.as_deref() {
@@ -170,14 +170,19 @@ impl OperationExtractor {
         }
     }
 
-    fn resolve_document(&self, query: &str, name: Option<&str>, hash: Option<&str>) -> Operation {
-        let verdict = self.documents.get_or_scan(query);
+    fn resolve_document(&self, query: &Query, name: Option<&str>, hash: Option<&str>) -> Operation {
+        let verdict = self
+            .documents
+            .get_or_scan_keyed(query.key(), || query.decoded());
         let Ok(summary) = verdict.as_ref() else {
             return Operation::invalid();
         };
         let selected = summary.select(name);
         if let (Some(hash), Some(op)) = (hash, selected) {
-            if sha256_hex(query) == hash {
+            if query
+                .decoded()
+                .is_some_and(|text| sha256_hex(&text) == hash)
+            {
                 self.persisted.learn(
                     hash,
                     PersistedOperation {
@@ -229,10 +234,36 @@ pub fn is_graphql_name(s: &str) -> bool {
         && bytes.all(|b| matches!(b, b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'))
 }
 
+/// A document as the request carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Query {
+    /// Plain text (GET parameters, `application/graphql`).
+    Text(String),
+    /// The raw content of a JSON string, escapes untouched.
+    JsonEscaped(String),
+}
+
+impl Query {
+    fn decoded(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Query::Text(t) => Some(std::borrow::Cow::Borrowed(t)),
+            Query::JsonEscaped(raw) => {
+                crate::json::unescape(raw.as_bytes()).map(std::borrow::Cow::Owned)
+            }
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            Query::Text(t) | Query::JsonEscaped(t) => t,
+        }
+    }
+}
+
 /// One request element before its document is read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct RawOperation {
-    query: Option<String>,
+    query: Option<Query>,
     operation_name: Option<String>,
     /// `operationName` was present but not a usable name.
     name_invalid: bool,
@@ -260,7 +291,7 @@ impl RawOperation {
         let mut raw = RawOperation::default();
         for (k, v) in form_urlencoded::parse(params) {
             match k.as_ref() {
-                "query" => raw.query = Some(v.into_owned()),
+                "query" => raw.query = Some(Query::Text(v.into_owned())),
                 "operationName" => raw.set_name(&v),
                 "extensions" => {
                     raw.persisted_hash = extensions_hash(v.as_bytes());
@@ -330,7 +361,9 @@ impl Visitor for RequestVisitor {
                 }
                 Interest::Skip
             }
-            (OP, Key::Member(b"query"), ValueKind::String) => Interest::Capture(self.capture_limit),
+            (OP, Key::Member(b"query"), ValueKind::String) => {
+                Interest::CaptureRaw(self.capture_limit)
+            }
             (OP, Key::Member(b"operationName"), ValueKind::String) => {
                 Interest::Capture(MAX_OPERATION_NAME + 1)
             }
@@ -349,10 +382,14 @@ impl Visitor for RequestVisitor {
     }
 
     fn string(&mut self, parent: Tag, key: Key<'_>, value: &[u8], truncated: bool) {
-        let text = String::from_utf8_lossy(value);
+        // from_utf8 has a fast path that from_utf8_lossy lacks; invalid bytes are rare.
+        let text = match std::str::from_utf8(value) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match (parent, key) {
             (OP, Key::Member(b"query")) if !truncated => {
-                self.current.query = Some(text.into_owned())
+                self.current.query = Some(Query::JsonEscaped(text.into_owned()))
             }
             (OP, Key::Member(b"operationName")) if truncated => self.current.name_invalid = true,
             (OP, Key::Member(b"operationName")) => self.current.set_name(&text),
@@ -510,7 +547,7 @@ impl RequestInspector {
             } => match (truncated, String::from_utf8(doc)) {
                 (false, Ok(query)) => {
                     let raw = RawOperation {
-                        query: Some(query),
+                        query: Some(Query::Text(query)),
                         operation_name,
                         ..RawOperation::default()
                     };

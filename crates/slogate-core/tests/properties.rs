@@ -194,6 +194,42 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 
+    /// Raw capture then unescape gives exactly serde_json's decoding, at any split.
+    #[test]
+    fn raw_capture_then_unescape_agrees_with_serde_json(
+        v in json_value(),
+        ascii in any::<bool>(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..10),
+    ) {
+        struct RawStrings(Vec<String>);
+        impl Visitor for RawStrings {
+            fn value(&mut self, _p: Tag, _k: Key<'_>, kind: ValueKind) -> Interest {
+                match kind {
+                    ValueKind::Object | ValueKind::Array => Interest::Track(1),
+                    ValueKind::String => Interest::CaptureRaw(usize::MAX),
+                    _ => Interest::Skip,
+                }
+            }
+            fn string(&mut self, _p: Tag, _k: Key<'_>, raw: &[u8], _t: bool) {
+                self.0.push(slogate_core::json::unescape(raw).expect("valid escapes"));
+            }
+        }
+        let mut text = serde_json::to_string(&v).unwrap();
+        if ascii {
+            text = text.chars().map(|c| if c.is_ascii() { c.to_string() } else {
+                let mut buf = [0u16; 2];
+                c.encode_utf16(&mut buf).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }).collect();
+        }
+        let mut expected = Census::default();
+        census_of(&v, &mut expected);
+        let mut scanner = JsonScanner::new();
+        let mut got = RawStrings(Vec::new());
+        for c in cut(text.as_bytes(), &cuts) { scanner.feed(c, &mut got); }
+        prop_assert_eq!(scanner.finish(&mut got), Status::Complete);
+        prop_assert_eq!(got.0, expected.strings);
+    }
+
     /// Documents serde_json rejects are never reported complete when they are cut short.
     #[test]
     fn truncated_json_is_never_complete(v in json_value(), at in any::<usize>()) {
