@@ -188,17 +188,20 @@ pub fn slogate_bin() -> &'static str {
 /// Starts slogate in front of `upstream` with extra YAML appended to the generated config
 /// (which sets listen, admin, upstream and the access log file).
 pub fn start_slogate(upstream: &str, extra_yaml: &str) -> Slogate {
+    start_slogate_with(upstream, "", extra_yaml)
+}
+
+/// Like [`start_slogate`], with `server_lines` (e.g. `"  max_body_size: 1KiB\n"`) added to
+/// the generated `server:` section.
+pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) -> Slogate {
     let dir = tempfile::tempdir().expect("temp dir");
     let (port, admin_port) = (free_port(), free_port());
     let has_section = |s: &str| extra_yaml.lines().any(|l| l.starts_with(s));
-    let mut yaml = String::new();
-    if !has_section("server:") {
-        yaml.push_str(&format!(
-            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 2\n  upgrade_socket: {up}\n  pid_file: {pid}\n",
-            up = dir.path().join("upgrade.sock").display(),
-            pid = dir.path().join("slogate.pid").display()
-        ));
-    }
+    let mut yaml = format!(
+        "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 2\n  upgrade_socket: {up}\n  pid_file: {pid}\n{server_lines}",
+        up = dir.path().join("upgrade.sock").display(),
+        pid = dir.path().join("slogate.pid").display()
+    );
     yaml.push_str(&format!("admin:\n  listen: \"127.0.0.1:{admin_port}\"\n"));
     if !has_section("upstream:") {
         yaml.push_str(&format!(

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cidr;
 mod manifest;
 mod model;
 pub mod raw;
@@ -22,6 +23,7 @@ pub mod units;
 use std::fmt;
 use std::path::Path;
 
+pub use cidr::Cidr;
 pub use manifest::{load_manifest, ManifestOperation};
 pub use model::*;
 pub use raw::RawConfig;

@@ -10,6 +10,7 @@ use slogate_core::response::{ClassificationPolicy, DEFAULT_CLIENT_CODES, DEFAULT
 use slogate_core::route::{RouteNamer, RouteTemplate};
 use slogate_core::Outcome;
 
+use crate::cidr::Cidr;
 use crate::manifest::{load_manifest, load_name_list, ManifestOperation};
 use crate::raw::RawConfig;
 use crate::{ConfigError, Issue};
@@ -67,6 +68,98 @@ pub struct ServerSettings {
     pub upgrade_socket: String,
     /// The pid file.
     pub pid_file: String,
+    /// Largest request body accepted (`None`: no limit).
+    pub max_body_size: Option<u64>,
+    /// Time between two reads of a request body.
+    pub client_body_timeout: Duration,
+    /// Idle client keepalive lifetime.
+    pub keepalive_timeout: Duration,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// TLS termination, if configured.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `server.tls:` validated.
+#[derive(Clone, Debug)]
+pub struct TlsSettings {
+    /// TLS listeners.
+    pub listen: Vec<String>,
+    /// Certificate chain file.
+    pub cert: PathBuf,
+    /// Private key file.
+    pub key: PathBuf,
+    /// HTTP/2 via ALPN.
+    pub http2: bool,
+    /// Plain listeners redirect to HTTPS.
+    pub redirect_http: bool,
+    /// Strict-Transport-Security value.
+    pub hsts: Option<String>,
+}
+
+/// `upstream.health_check:` validated.
+#[derive(Clone, Debug)]
+pub struct HealthCheckSettings {
+    /// Path requested.
+    pub path: String,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time allowed per check.
+    pub timeout: Duration,
+    /// Failures to take a backend out.
+    pub fall: u32,
+    /// Successes to put it back.
+    pub rise: u32,
+}
+
+/// `static:` validated.
+#[derive(Clone, Debug)]
+pub struct StaticSettings {
+    /// The directory served, if any.
+    pub root: Option<PathBuf>,
+    /// Prefixes served as immutable.
+    pub immutable: Vec<String>,
+    /// Serve precompressed siblings.
+    pub precompressed: bool,
+    /// Honour X-Accel-Redirect / X-Sendfile.
+    pub sendfile: bool,
+    /// X-Accel-Redirect URL prefix → directory, longest prefix first.
+    pub internal: Vec<(String, PathBuf)>,
+}
+
+/// A compression algorithm offered to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompressionAlgorithm {
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+/// `compression:` validated.
+#[derive(Clone, Debug)]
+pub struct CompressionSettings {
+    /// On or off.
+    pub enabled: bool,
+    /// Algorithms offered, with their level.
+    pub algorithms: Vec<(CompressionAlgorithm, u32)>,
+    /// Smallest response compressed.
+    pub min_size: u64,
+    /// Content types compressed (lowercase, without parameters).
+    pub types: Vec<String>,
+}
+
+/// `pages:` validated.
+#[derive(Clone, Debug)]
+pub struct PagesSettings {
+    /// Serve static error pages for errors slogate generates.
+    pub error_pages: bool,
+    /// The maintenance switch file.
+    pub maintenance_file: Option<PathBuf>,
+    /// The maintenance page, if it can be found.
+    pub maintenance_page: Option<PathBuf>,
+    /// Paths still proxied during maintenance.
+    pub maintenance_allow: Vec<String>,
 }
 
 /// `upstream:` validated.
@@ -84,6 +177,8 @@ pub struct UpstreamSettings {
     pub write_timeout: Duration,
     /// Idle pooled connection lifetime.
     pub idle_timeout: Duration,
+    /// Active health checks, if enabled.
+    pub health_check: Option<HealthCheckSettings>,
 }
 
 /// `graphql:` validated.
@@ -155,6 +250,12 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Access log.
     pub access_log: AccessLogSettings,
+    /// Static files and X-Accel-Redirect.
+    pub static_files: StaticSettings,
+    /// Compression of dynamic responses.
+    pub compression: CompressionSettings,
+    /// Error and maintenance pages.
+    pub pages: PagesSettings,
 }
 
 /// Collects issues while validating.
@@ -206,7 +307,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 /// directory of the configuration file).
 pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut c = Checker { issues: Vec::new() };
-    let server = validate_server(&mut c, &raw);
+    let server = validate_server(&mut c, &raw, base);
     let admin_listen = match raw.admin.listen.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
@@ -223,6 +324,9 @@ pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, Confi
     let routes = validate_http(&mut c, &raw, &graphql.paths);
     let metrics = validate_metrics(&mut c, &raw, base, &graphql.manifest);
     let access_log = validate_access_log(&mut c, &raw, base);
+    let static_files = validate_static(&mut c, &raw, base);
+    let compression = validate_compression(&mut c, &raw);
+    let pages = validate_pages(&mut c, &raw, base, &static_files);
     if !c.issues.is_empty() {
         return Err(ConfigError {
             file: file.to_string(),
@@ -239,10 +343,13 @@ pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, Confi
         routes,
         metrics,
         access_log,
+        static_files,
+        compression,
+        pages,
     })
 }
 
-fn validate_server(c: &mut Checker, raw: &RawConfig) -> ServerSettings {
+fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSettings {
     let s = &raw.server;
     if s.listen.is_empty() {
         c.push("server.listen", "needs at least one address");
@@ -264,6 +371,19 @@ fn validate_server(c: &mut Checker, raw: &RawConfig) -> ServerSettings {
     } else {
         s.threads
     };
+    let trusted_proxies = s
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match Cidr::parse(t) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                c.push(format!("server.trusted_proxies[{i}]"), e);
+                None
+            }
+        })
+        .collect();
+    let tls = s.tls.as_ref().map(|t| validate_tls(c, t, base));
     ServerSettings {
         listen,
         threads,
@@ -271,6 +391,51 @@ fn validate_server(c: &mut Checker, raw: &RawConfig) -> ServerSettings {
         graceful_shutdown_timeout: s.graceful_shutdown_timeout.0,
         upgrade_socket: s.upgrade_socket.clone(),
         pid_file: s.pid_file.clone(),
+        max_body_size: (s.max_body_size.0 > 0).then_some(s.max_body_size.0),
+        client_body_timeout: c.positive("server.client_body_timeout", s.client_body_timeout.0),
+        keepalive_timeout: s.keepalive_timeout.0,
+        trusted_proxies,
+        tls,
+    }
+}
+
+fn readable_file(c: &mut Checker, key: &str, base: &Path, p: &str) -> PathBuf {
+    let path = resolve(base, p);
+    if let Err(e) = std::fs::File::open(&path) {
+        c.push(key, format!("cannot read {}: {e}", path.display()));
+    }
+    path
+}
+
+fn validate_tls(c: &mut Checker, t: &crate::raw::RawTls, base: &Path) -> TlsSettings {
+    if t.listen.is_empty() {
+        c.push("server.tls.listen", "needs at least one address");
+    }
+    for (i, l) in t.listen.iter().enumerate() {
+        if !matches!(Address::parse(l), Ok(Address::Tcp(_))) {
+            c.push(
+                format!("server.tls.listen[{i}]"),
+                format!("{l:?} is not host:port"),
+            );
+        }
+    }
+    if let Some(h) = &t.hsts {
+        if !h.trim_start().starts_with("max-age=") {
+            c.push(
+                "server.tls.hsts",
+                format!(
+                    "{h:?} must start with max-age= (e.g. \"max-age=31536000; includeSubDomains\")"
+                ),
+            );
+        }
+    }
+    TlsSettings {
+        listen: t.listen.clone(),
+        cert: readable_file(c, "server.tls.cert", base, &t.cert),
+        key: readable_file(c, "server.tls.key", base, &t.key),
+        http2: t.http2,
+        redirect_http: t.redirect_http,
+        hsts: t.hsts.clone(),
     }
 }
 
@@ -300,8 +465,31 @@ fn validate_upstream(c: &mut Checker, raw: &RawConfig) -> UpstreamSettings {
             }
         })
         .collect();
+    let h = &u.health_check;
+    let health_check = h.enabled.then(|| {
+        if !h.path.starts_with('/') {
+            c.push(
+                "upstream.health_check.path",
+                format!("{:?} must start with '/'", h.path),
+            );
+        }
+        if h.fall == 0 {
+            c.push("upstream.health_check.fall", "must be at least 1");
+        }
+        if h.rise == 0 {
+            c.push("upstream.health_check.rise", "must be at least 1");
+        }
+        HealthCheckSettings {
+            path: h.path.clone(),
+            interval: c.positive("upstream.health_check.interval", h.interval.0),
+            timeout: c.positive("upstream.health_check.timeout", h.timeout.0),
+            fall: h.fall,
+            rise: h.rise,
+        }
+    });
     UpstreamSettings {
         name: u.name.clone(),
+        health_check,
         backends,
         connect_timeout: c.positive("upstream.connect_timeout", u.connect_timeout.0),
         read_timeout: c.positive("upstream.read_timeout", u.read_timeout.0),
@@ -530,5 +718,139 @@ fn validate_access_log(c: &mut Checker, raw: &RawConfig, base: &Path) -> AccessL
         target,
         include_query: a.include_query,
         buffer_lines: a.buffer_lines,
+    }
+}
+
+fn directory(c: &mut Checker, key: &str, base: &Path, p: &str) -> PathBuf {
+    let path = resolve(base, p);
+    if !path.is_dir() {
+        c.push(key, format!("{} is not a directory", path.display()));
+    }
+    path
+}
+
+fn validate_static(c: &mut Checker, raw: &RawConfig, base: &Path) -> StaticSettings {
+    let s = &raw.static_files;
+    let root = s
+        .root
+        .as_ref()
+        .map(|r| directory(c, "static.root", base, r));
+    for (i, p) in s.immutable.iter().enumerate() {
+        if !p.starts_with('/') {
+            c.push(
+                format!("static.immutable[{i}]"),
+                format!("{p:?} must start with '/'"),
+            );
+        }
+    }
+    let mut internal: Vec<(String, PathBuf)> = s
+        .internal
+        .iter()
+        .map(|(prefix, dir)| {
+            let key = format!("static.internal.{prefix:?}");
+            if !prefix.starts_with('/') {
+                c.push(&key, format!("{prefix:?} must start with '/'"));
+            }
+            (prefix.clone(), directory(c, &key, base, dir))
+        })
+        .collect();
+    internal.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    StaticSettings {
+        root,
+        immutable: s.immutable.clone(),
+        precompressed: s.precompressed,
+        sendfile: s.sendfile,
+        internal,
+    }
+}
+
+fn validate_compression(c: &mut Checker, raw: &RawConfig) -> CompressionSettings {
+    let k = &raw.compression;
+    let mut algorithms = Vec::new();
+    for (i, a) in k.algorithms.iter().enumerate() {
+        let key = format!("compression.algorithms[{i}]");
+        let (alg, level, range, level_key) = match a.as_str() {
+            "br" | "brotli" => {
+                c.push(&key, "br is not offered for dynamic responses: pingora 0.9's streaming brotli encoder leaves the stream unterminated and clients fail to decode it; use zstd or gzip (precompressed .br files are still served)");
+                continue;
+            }
+            "gzip" => (
+                CompressionAlgorithm::Gzip,
+                k.gzip_level,
+                1..=9,
+                "compression.gzip_level",
+            ),
+            "zstd" => (
+                CompressionAlgorithm::Zstd,
+                k.zstd_level,
+                1..=19,
+                "compression.zstd_level",
+            ),
+            other => {
+                c.push(&key, format!("{other:?} is not br, gzip or zstd"));
+                continue;
+            }
+        };
+        if !range.contains(&level) {
+            c.push(
+                level_key,
+                format!("{level} is outside {}..={}", range.start(), range.end()),
+            );
+        }
+        algorithms.push((alg, level));
+    }
+    let types = k
+        .types
+        .iter()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| t != "text/event-stream")
+        .collect();
+    CompressionSettings {
+        enabled: k.enabled && !algorithms.is_empty(),
+        algorithms,
+        min_size: k.min_size.0,
+        types,
+    }
+}
+
+fn validate_pages(
+    c: &mut Checker,
+    raw: &RawConfig,
+    base: &Path,
+    static_files: &StaticSettings,
+) -> PagesSettings {
+    let p = &raw.pages;
+    let maintenance_page = {
+        let page = Path::new(&p.maintenance_page);
+        let path = if page.is_absolute() {
+            Some(page.to_path_buf())
+        } else {
+            static_files.root.as_ref().map(|r| r.join(page))
+        };
+        path.filter(|p| p.is_file())
+    };
+    if p.maintenance_file.is_some()
+        && maintenance_page.is_none()
+        && !p.maintenance_page.is_empty()
+        && Path::new(&p.maintenance_page).is_absolute()
+    {
+        c.push(
+            "pages.maintenance_page",
+            format!("{} does not exist", p.maintenance_page),
+        );
+    }
+    for (i, a) in p.maintenance_allow.iter().enumerate() {
+        if !a.starts_with('/') {
+            c.push(
+                format!("pages.maintenance_allow[{i}]"),
+                format!("{a:?} must start with '/'"),
+            );
+        }
+    }
+    PagesSettings {
+        error_pages: p.error_pages,
+        maintenance_file: p.maintenance_file.as_ref().map(|f| resolve(base, f)),
+        maintenance_page,
+        maintenance_allow: p.maintenance_allow.clone(),
     }
 }

@@ -31,6 +31,120 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     /// The JSON access log.
     pub access_log: RawAccessLog,
+    /// Files served from the app's `public/` directory, and X-Accel-Redirect / X-Sendfile.
+    #[serde(rename = "static")]
+    pub static_files: RawStatic,
+    /// Compression of dynamic responses.
+    pub compression: RawCompression,
+    /// Error and maintenance pages.
+    pub pages: RawPages,
+}
+
+/// `static:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStatic {
+    /// The directory served (Rails' `public/`); unset serves nothing (every request goes to
+    /// the app). Requests for a file that exists are answered by slogate (`try_files $uri @app`).
+    pub root: Option<String>,
+    /// Path prefixes of fingerprinted files, served with
+    /// `Cache-Control: public, max-age=31536000, immutable`.
+    pub immutable: Vec<String>,
+    /// Serve `file.br` / `file.gz` siblings when the client accepts them (nginx `gzip_static`).
+    pub precompressed: bool,
+    /// Honour `X-Accel-Redirect` / `X-Sendfile` from the app (Rails `send_file`).
+    pub sendfile: bool,
+    /// URL prefix to directory mappings for X-Accel-Redirect (nginx `internal` locations),
+    /// e.g. `{"/protected/": "/var/app/files/"}`. X-Sendfile paths must lie under one of the
+    /// directories too.
+    pub internal: BTreeMap<String, String>,
+}
+
+impl Default for RawStatic {
+    fn default() -> Self {
+        RawStatic {
+            root: None,
+            immutable: vec!["/assets/".into(), "/packs/".into()],
+            precompressed: true,
+            sendfile: true,
+            internal: BTreeMap::new(),
+        }
+    }
+}
+
+/// `compression:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCompression {
+    /// Compress responses the app sent uncompressed.
+    pub enabled: bool,
+    /// Algorithms offered: `zstd`, `gzip`. (Precompressed `.br` files are served from
+    /// `static.root`, but pingora 0.9's streaming brotli encoder does not terminate its
+    /// output, so `br` is refused here.)
+    pub algorithms: Vec<String>,
+    /// Responses smaller than this are sent as they are (nginx `gzip_min_length`).
+    pub min_size: ByteSize,
+    /// Content types compressed (nginx `gzip_types`). `text/event-stream` never is.
+    pub types: Vec<String>,
+    /// gzip level (1-9).
+    pub gzip_level: u32,
+    /// zstd level (1-19).
+    pub zstd_level: u32,
+}
+
+impl Default for RawCompression {
+    fn default() -> Self {
+        RawCompression {
+            enabled: true,
+            algorithms: vec!["zstd".into(), "gzip".into()],
+            min_size: ByteSize(1024),
+            types: [
+                "text/html",
+                "text/plain",
+                "text/css",
+                "text/javascript",
+                "text/xml",
+                "application/json",
+                "application/graphql-response+json",
+                "application/javascript",
+                "application/xml",
+                "application/rss+xml",
+                "application/atom+xml",
+                "image/svg+xml",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            gzip_level: 5,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// `pages:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPages {
+    /// Serve `<static.root>/502.html` (and 500/503/504) for errors slogate generates.
+    pub error_pages: bool,
+    /// While this file exists, every request gets 503 with the maintenance page (nginx
+    /// `if (-f ...) { return 503; }`). The admin endpoint `POST /maintenance` switches it too.
+    pub maintenance_file: Option<String>,
+    /// The maintenance page, relative to `static.root` unless absolute.
+    pub maintenance_page: String,
+    /// Paths still proxied during maintenance (health checks).
+    pub maintenance_allow: Vec<String>,
+}
+
+impl Default for RawPages {
+    fn default() -> Self {
+        RawPages {
+            error_pages: true,
+            maintenance_file: None,
+            maintenance_page: "maintenance.html".into(),
+            maintenance_allow: vec!["/up".into()],
+        }
+    }
 }
 
 /// `server:`
@@ -49,6 +163,44 @@ pub struct RawServer {
     pub upgrade_socket: String,
     /// The process id file.
     pub pid_file: String,
+    /// Largest request body accepted; larger ones get 413 without reaching the app
+    /// (nginx `client_max_body_size`, default 1m). 0 means no limit.
+    pub max_body_size: ByteSize,
+    /// Time allowed between two reads of a request body (nginx `client_body_timeout`).
+    pub client_body_timeout: HumanDuration,
+    /// How long an idle client keepalive connection is kept (nginx `keepalive_timeout`).
+    pub keepalive_timeout: HumanDuration,
+    /// Peers (CIDRs) whose X-Forwarded-* headers are believed: a load balancer in front.
+    /// From anyone else those headers are replaced (nginx `set_real_ip_from`).
+    pub trusted_proxies: Vec<String>,
+    /// TLS termination.
+    pub tls: Option<RawTls>,
+}
+
+/// `server.tls:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// TLS listeners (`host:port`).
+    pub listen: Vec<String>,
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// Offer HTTP/2 through ALPN.
+    #[serde(default = "yes")]
+    pub http2: bool,
+    /// Plain-HTTP listeners answer 301 to https:// instead of proxying.
+    #[serde(default)]
+    pub redirect_http: bool,
+    /// `Strict-Transport-Security` value added to HTTPS responses (e.g.
+    /// `max-age=31536000; includeSubDomains`); unset sends none.
+    #[serde(default)]
+    pub hsts: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for RawServer {
@@ -60,6 +212,11 @@ impl Default for RawServer {
             graceful_shutdown_timeout: HumanDuration(Duration::from_secs(10)),
             upgrade_socket: "/tmp/slogate_upgrade.sock".into(),
             pid_file: "/tmp/slogate.pid".into(),
+            max_body_size: ByteSize(1 << 20),
+            client_body_timeout: HumanDuration(Duration::from_secs(60)),
+            keepalive_timeout: HumanDuration(Duration::from_secs(75)),
+            trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -94,8 +251,42 @@ pub struct RawUpstream {
     pub read_timeout: HumanDuration,
     /// Time allowed between two writes to a backend (nginx `proxy_send_timeout`).
     pub write_timeout: HumanDuration,
-    /// How long an idle pooled connection is kept (nginx `keepalive_timeout` upstream).
+    /// How long an idle pooled connection is kept (nginx `keepalive_timeout` upstream). Keep it
+    /// below Puma's `persistent_timeout` (20s) so slogate, not Puma, closes idle connections.
     pub idle_timeout: HumanDuration,
+    /// Active health checks.
+    pub health_check: RawHealthCheck,
+}
+
+/// `upstream.health_check:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// Check backends at all; without checks every backend is always tried.
+    pub enabled: bool,
+    /// The path requested (Rails 7.1's health route is `/up`).
+    pub path: String,
+    /// Time between checks.
+    pub interval: HumanDuration,
+    /// Time allowed for one check.
+    pub timeout: HumanDuration,
+    /// Consecutive failures before a backend is taken out.
+    pub fall: u32,
+    /// Consecutive successes before it is put back.
+    pub rise: u32,
+}
+
+impl Default for RawHealthCheck {
+    fn default() -> Self {
+        RawHealthCheck {
+            enabled: true,
+            path: "/up".into(),
+            interval: HumanDuration(Duration::from_secs(2)),
+            timeout: HumanDuration(Duration::from_secs(1)),
+            fall: 2,
+            rise: 2,
+        }
+    }
 }
 
 impl Default for RawUpstream {
@@ -106,7 +297,8 @@ impl Default for RawUpstream {
             connect_timeout: HumanDuration(Duration::from_secs(5)),
             read_timeout: HumanDuration(Duration::from_secs(60)),
             write_timeout: HumanDuration(Duration::from_secs(60)),
-            idle_timeout: HumanDuration(Duration::from_secs(60)),
+            idle_timeout: HumanDuration(Duration::from_secs(15)),
+            health_check: RawHealthCheck::default(),
         }
     }
 }

@@ -126,8 +126,37 @@ fn missing_files_are_named() {
 }
 
 #[test]
-fn the_example_configuration_is_valid() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proxy-config/slogate.yaml");
-    load(Some(&path), &Overrides::default()).unwrap();
+fn the_example_configurations_are_valid() {
+    for name in ["slogate.yaml", "rails-edge.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../proxy-config")
+            .join(name);
+        let c = load(Some(&path), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.upstream.name, "rails");
+    }
+}
+
+#[test]
+fn edge_settings_are_checked() {
+    let e = err(concat!(
+        "server:\n  trusted_proxies: [\"10.0.0.0/33\"]\n  tls:\n    listen: [\"0.0.0.0:8443\"]\n    cert: /nope/cert.pem\n    key: /nope/key.pem\n    hsts: \"1 year\"\n",
+        "upstream:\n  health_check:\n    path: up\n    fall: 0\n",
+        "static:\n  root: /nope/public\n",
+        "compression:\n  algorithms: [br, lzma]\n",
+    ));
+    for want in [
+        "slogate.yaml: server.trusted_proxies[0]: \"10.0.0.0/33\": the prefix length must be 0 to 32",
+        "slogate.yaml: server.tls.cert: cannot read /nope/cert.pem: No such file or directory (os error 2)",
+        "slogate.yaml: server.tls.hsts: \"1 year\" must start with max-age=",
+        "slogate.yaml: upstream.health_check.path: \"up\" must start with '/'",
+        "slogate.yaml: upstream.health_check.fall: must be at least 1",
+        "slogate.yaml: static.root: /nope/public is not a directory",
+        "slogate.yaml: compression.algorithms[1]: \"lzma\" is not br, gzip or zstd",
+    ] {
+        assert!(e.lines().any(|l| l.starts_with(want)), "missing {want:?} in:\n{e}");
+    }
+    assert!(
+        e.contains("compression.algorithms[0]: br is not offered"),
+        "{e}"
+    );
 }

@@ -30,6 +30,28 @@ fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> 
         .unwrap_or_default()
 }
 
+impl AdminApp {
+    /// `POST /maintenance` turns maintenance on, `DELETE` turns it off, `GET` tells.
+    fn maintenance(&self, method: &str) -> Response<Vec<u8>> {
+        match method {
+            "POST" | "PUT" => self.rt.pages.set_forced(true),
+            "DELETE" => self.rt.pages.set_forced(false),
+            "GET" | "HEAD" => {}
+            _ => return respond(405, "text/plain", b"use GET, POST or DELETE\n".to_vec()),
+        }
+        let on = self.rt.pages.maintenance_on();
+        respond(
+            200,
+            "text/plain",
+            if on {
+                b"on\n".to_vec()
+            } else {
+                b"off\n".to_vec()
+            },
+        )
+    }
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -49,6 +71,7 @@ impl ServeHttp for AdminApp {
                 respond(200, encoder.format_type(), body)
             }
             "/health" | "/healthz" | "/livez" => respond(200, "text/plain", b"ok\n".to_vec()),
+            "/maintenance" => self.maintenance(session.req_header().method.as_str()),
             "/ready" | "/readyz" => {
                 if self.rt.backends.any_healthy() {
                     respond(200, "text/plain", b"ready\n".to_vec())
@@ -59,7 +82,7 @@ impl ServeHttp for AdminApp {
             _ => respond(
                 404,
                 "text/plain",
-                b"slogate admin: /metrics, /health, /ready\n".to_vec(),
+                b"slogate admin: /metrics, /health, /ready, /maintenance\n".to_vec(),
             ),
         }
     }

@@ -10,10 +10,14 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod forwarded;
+pub mod health;
+pub mod pages;
 pub mod proxy;
 pub mod request_id;
 pub mod runtime;
 pub mod server;
+pub mod static_files;
 pub mod upstream;
 
 pub use proxy::SlogateProxy;

@@ -8,6 +8,7 @@ use slogate_core::request::OperationExtractor;
 use slogate_metrics::{CardinalityGuard, GuardSet, Registry, SliMetrics};
 
 use crate::access_log::AccessLog;
+use crate::pages::Pages;
 use crate::upstream::Backends;
 
 /// The shared, immutable-after-start state of a slogate process.
@@ -24,6 +25,10 @@ pub struct Runtime {
     pub access_log: AccessLog,
     /// The application's backends.
     pub backends: Backends,
+    /// Error pages and the maintenance switch.
+    pub pages: Pages,
+    /// `X-Accel-Mapping` sent to the app, so Rack::Sendfile names files by their internal URL.
+    pub accel_mapping: Option<String>,
 }
 
 impl Runtime {
@@ -55,7 +60,24 @@ impl Runtime {
         for b in backends.all() {
             metrics.set_backend_up(&config.upstream.name, &b.label, true);
         }
+        let pages = Pages::load(&config);
+        let st = &config.static_files;
+        let accel_mapping = (st.sendfile && !st.internal.is_empty()).then(|| {
+            st.internal
+                .iter()
+                .map(|(prefix, dir)| {
+                    let mut dir = dir.display().to_string();
+                    if prefix.ends_with('/') && !dir.ends_with('/') {
+                        dir.push('/');
+                    }
+                    format!("{dir}={prefix}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         Ok(Runtime {
+            pages,
+            accel_mapping,
             config,
             extractor,
             metrics,

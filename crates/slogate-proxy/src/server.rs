@@ -1,12 +1,18 @@
 //! Builds and runs a pingora server from a validated configuration.
 
-use pingora_core::apps::http_app::HttpServer;
+use async_trait::async_trait;
+use http::Response;
+use pingora_core::apps::http_app::{HttpServer, ServeHttp};
+use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use slogate_config::{Address, Config};
 
 use crate::admin::AdminApp;
+use crate::health::HealthChecker;
 use crate::proxy::SlogateProxy;
 use crate::runtime::Runtime;
 
@@ -33,6 +39,49 @@ fn server_conf(config: &Config) -> ServerConf {
     }
 }
 
+/// Answers every plain-HTTP request with a redirect to HTTPS (`server.tls.redirect_http`).
+struct RedirectToHttps {
+    https_port: u16,
+    hsts: Option<String>,
+}
+
+#[async_trait]
+impl ServeHttp for RedirectToHttps {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.rsplit_once(':').map_or(h, |(name, port)| {
+                    if port.bytes().all(|b| b.is_ascii_digit()) {
+                        name
+                    } else {
+                        h
+                    }
+                })
+            })
+            .unwrap_or("localhost")
+            .to_string();
+        let port = if self.https_port == 443 {
+            String::new()
+        } else {
+            format!(":{}", self.https_port)
+        };
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let location = format!("https://{host}{port}{target}");
+        let mut b = Response::builder()
+            .status(301)
+            .header(http::header::LOCATION, location)
+            .header(http::header::CONTENT_LENGTH, 0);
+        if let Some(h) = &self.hsts {
+            b = b.header("strict-transport-security", h.as_str());
+        }
+        b.body(Vec::new()).unwrap_or_default()
+    }
+}
+
 /// Runs slogate until it is told to stop. Never returns on success (pingora exits).
 pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     let opt = Opt {
@@ -44,16 +93,52 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     server.bootstrap();
     let registry = slogate_metrics::prometheus::default_registry();
     let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config, registry)?));
+    let tls = rt.config.server.tls.as_ref();
 
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         SlogateProxy::new(rt),
         "slogate proxy",
     );
+    if let Some(tls) = tls {
+        for addr in &tls.listen {
+            let mut settings =
+                TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
+                    .map_err(|e| {
+                        format!(
+                            "server.tls: cannot load {} / {}: {e}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?;
+            if tls.http2 {
+                settings.enable_h2();
+            }
+            proxy.add_tls_with_settings(addr, None, settings);
+        }
+    }
+    let redirect = tls.filter(|t| t.redirect_http);
+    let mut redirector = redirect.map(|t| {
+        let https_port = t
+            .listen
+            .first()
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(443);
+        Service::new(
+            "slogate https redirect".to_string(),
+            HttpServer::new_app(RedirectToHttps {
+                https_port,
+                hsts: t.hsts.clone(),
+            }),
+        )
+    });
     for address in &rt.config.server.listen {
-        match address {
-            Address::Tcp(a) => proxy.add_tcp(a),
-            Address::Unix(p) => proxy.add_uds(&p.to_string_lossy(), None),
+        match (address, redirector.as_mut()) {
+            (Address::Tcp(a), Some(r)) => r.add_tcp(a),
+            (Address::Unix(p), Some(r)) => r.add_uds(&p.to_string_lossy(), None),
+            (Address::Tcp(a), None) => proxy.add_tcp(a),
+            (Address::Unix(p), None) => proxy.add_uds(&p.to_string_lossy(), None),
         }
     }
     let mut admin = Service::new(
@@ -63,8 +148,18 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     admin.add_tcp(&rt.config.admin_listen.to_string());
     server.add_service(proxy);
     server.add_service(admin);
+    if let Some(r) = redirector {
+        server.add_service(r);
+    }
+    if let Some(settings) = rt.config.upstream.health_check.clone() {
+        server.add_service(background_service(
+            "slogate health checks",
+            HealthChecker::new(rt, settings),
+        ));
+    }
     tracing::info!(
         listen = ?rt.config.server.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        tls = ?tls.map(|t| &t.listen),
         admin = %rt.config.admin_listen,
         upstream = %rt.config.upstream.name,
         "slogate starting"

@@ -1,0 +1,262 @@
+//! Forwarding headers, set as nginx sets them for Rails, and the client address.
+//!
+//! A peer inside `server.trusted_proxies` (a load balancer) is believed: its `X-Forwarded-*`
+//! headers are kept and the client is found by walking `X-Forwarded-For` from the right past
+//! trusted addresses (nginx `real_ip_recursive on`). Anyone else's forwarding headers are
+//! replaced, so a client cannot choose the IP Rails sees.
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pingora_error::Result;
+use pingora_http::RequestHeader;
+use slogate_config::Cidr;
+
+/// Who sent a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// The address the connection came from (`None` over a Unix socket).
+    pub peer: Option<IpAddr>,
+    /// Whether the peer is a trusted proxy.
+    pub trusted: bool,
+    /// The client's address: the peer, or from `X-Forwarded-For` when the peer is trusted.
+    pub ip: Option<IpAddr>,
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[Cidr]) -> bool {
+    trusted.iter().any(|c| c.contains(ip))
+}
+
+/// Finds the client of a request from its peer and `X-Forwarded-For`.
+pub fn client(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[Cidr]) -> Client {
+    let peer_trusted = peer.is_some_and(|p| is_trusted(p, trusted));
+    let mut ip = peer;
+    if peer_trusted {
+        if let Some(xff) = forwarded_for {
+            for hop in xff.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+                match hop.parse::<IpAddr>() {
+                    Ok(addr) => {
+                        ip = Some(addr);
+                        if !is_trusted(addr, trusted) {
+                            break;
+                        }
+                    }
+                    // A malformed hop ends the walk; the last good address stands.
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    Client {
+        peer,
+        trusted: peer_trusted,
+        ip,
+    }
+}
+
+/// What the request looked like on arrival, for the headers below.
+pub struct Arrival<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// `https` or `http`.
+    pub scheme: &'a str,
+    /// The port the request arrived on.
+    pub port: Option<u16>,
+}
+
+fn host_without_port(host: &str) -> String {
+    let host = host.trim();
+    let bare = if host.starts_with('[') {
+        host.split_once(']')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[')
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    bare.to_ascii_lowercase()
+}
+
+/// Sets `X-Real-IP`, `X-Forwarded-For`, `-Proto`, `-Host`, `-Port` and `X-Request-Start`,
+/// and removes `Proxy` (httpoxy). `Host` is passed as the client sent it (nginx `$http_host`).
+pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> Result<()> {
+    let client = arrival.client;
+    let text = |req: &RequestHeader, name: &str| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let peer = client.peer.map(|p| p.to_string());
+    let xff = match (client.trusted, text(req, "x-forwarded-for"), &peer) {
+        (true, Some(prior), Some(p)) => Some(format!("{prior}, {p}")),
+        (_, _, Some(p)) => Some(p.clone()),
+        (true, Some(prior), None) => Some(prior),
+        (_, _, None) => None,
+    };
+    match xff {
+        Some(v) => req.insert_header("x-forwarded-for", v)?,
+        None => {
+            req.remove_header("x-forwarded-for");
+        }
+    }
+    match client.ip {
+        Some(ip) => req.insert_header("x-real-ip", ip.to_string())?,
+        None => {
+            req.remove_header("x-real-ip");
+        }
+    }
+    let keep = |req: &RequestHeader, name: &str| client.trusted && req.headers.contains_key(name);
+    if !keep(req, "x-forwarded-proto") {
+        req.insert_header("x-forwarded-proto", arrival.scheme)?;
+    }
+    if !keep(req, "x-forwarded-host") {
+        match text(req, "host").or_else(|| req.uri.host().map(str::to_string)) {
+            Some(h) => req.insert_header("x-forwarded-host", host_without_port(&h))?,
+            None => {
+                req.remove_header("x-forwarded-host");
+            }
+        }
+    }
+    if !keep(req, "x-forwarded-port") {
+        match arrival.port {
+            Some(p) => req.insert_header("x-forwarded-port", p.to_string())?,
+            None => {
+                req.remove_header("x-forwarded-port");
+            }
+        }
+    }
+    req.remove_header("proxy");
+    req.insert_header("x-request-start", request_start(SystemTime::now()))?;
+    Ok(())
+}
+
+/// nginx's `t=${msec}`: seconds since the epoch with milliseconds, as APMs read it for
+/// queue time.
+pub fn request_start(now: SystemTime) -> String {
+    let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("t={}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidrs(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|c| Cidr::parse(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn untrusted_peers_are_the_client() {
+        let c = client(
+            Some("203.0.113.9".parse().unwrap()),
+            Some("1.2.3.4"),
+            &cidrs(&["10.0.0.0/8"]),
+        );
+        assert_eq!(c.ip, Some("203.0.113.9".parse().unwrap()));
+        assert!(!c.trusted);
+    }
+
+    #[test]
+    fn trusted_peers_are_walked_past() {
+        let trusted = cidrs(&["10.0.0.0/8"]);
+        let c = client(
+            Some("10.0.0.2".parse().unwrap()),
+            Some("1.2.3.4, 198.51.100.7, 10.0.0.5"),
+            &trusted,
+        );
+        assert_eq!(c.ip, Some("198.51.100.7".parse().unwrap()));
+        let c = client(
+            Some("10.0.0.2".parse().unwrap()),
+            Some("10.1.1.1"),
+            &trusted,
+        );
+        assert_eq!(
+            c.ip,
+            Some("10.1.1.1".parse().unwrap()),
+            "all trusted: the leftmost"
+        );
+        let c = client(
+            Some("10.0.0.2".parse().unwrap()),
+            Some("garbage, 198.51.100.7"),
+            &trusted,
+        );
+        assert_eq!(c.ip, Some("198.51.100.7".parse().unwrap()));
+        let c = client(Some("10.0.0.2".parse().unwrap()), None, &trusted);
+        assert_eq!(c.ip, Some("10.0.0.2".parse().unwrap()));
+    }
+
+    fn headers(trusted: bool, incoming: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+        req.insert_header("host", "Example.COM:8080").unwrap();
+        for (k, v) in incoming {
+            req.insert_header(k.to_string(), *v).unwrap();
+        }
+        let peer: IpAddr = if trusted { "10.0.0.2" } else { "203.0.113.9" }
+            .parse()
+            .unwrap();
+        let c = client(
+            Some(peer),
+            incoming
+                .iter()
+                .find(|(k, _)| *k == "x-forwarded-for")
+                .map(|(_, v)| *v),
+            &cidrs(&["10.0.0.0/8"]),
+        );
+        set_upstream_headers(
+            &mut req,
+            &Arrival {
+                client: &c,
+                scheme: "https",
+                port: Some(443),
+            },
+        )
+        .unwrap();
+        req
+    }
+
+    fn get<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+        req.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn sets_headers_like_nginx() {
+        let spoof = [
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-proto", "http"),
+            ("proxy", "evil:1"),
+        ];
+        let req = headers(false, &spoof);
+        assert_eq!(get(&req, "x-forwarded-for"), Some("203.0.113.9"));
+        assert_eq!(get(&req, "x-real-ip"), Some("203.0.113.9"));
+        assert_eq!(get(&req, "x-forwarded-proto"), Some("https"));
+        assert_eq!(get(&req, "x-forwarded-host"), Some("example.com"));
+        assert_eq!(get(&req, "x-forwarded-port"), Some("443"));
+        assert_eq!(get(&req, "host"), Some("Example.COM:8080"));
+        assert_eq!(get(&req, "proxy"), None);
+        assert!(get(&req, "x-request-start").unwrap().starts_with("t="));
+        let req = headers(
+            true,
+            &[
+                ("x-forwarded-for", "198.51.100.7"),
+                ("x-forwarded-proto", "http"),
+            ],
+        );
+        assert_eq!(get(&req, "x-forwarded-for"), Some("198.51.100.7, 10.0.0.2"));
+        assert_eq!(get(&req, "x-real-ip"), Some("198.51.100.7"));
+        assert_eq!(get(&req, "x-forwarded-proto"), Some("http"));
+    }
+
+    #[test]
+    fn request_start_has_milliseconds() {
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_042);
+        assert_eq!(request_start(t), "t=1700000000.042");
+        assert_eq!(host_without_port("[::1]:80"), "::1");
+        assert_eq!(host_without_port("a.b"), "a.b");
+    }
+}

@@ -1,0 +1,139 @@
+//! Error pages for errors slogate generates (the app's `public/502.html`, as nginx's
+//! `error_page`), and the maintenance switch (a file's presence, or the admin endpoint).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+use slogate_config::Config;
+
+/// Pages loaded at start; a page missing from `public/` falls back to pingora's empty body.
+pub struct Pages {
+    error_pages: Vec<(u16, Bytes)>,
+    maintenance_page: Option<Bytes>,
+    maintenance_file: Option<PathBuf>,
+    maintenance_allow: Vec<String>,
+    /// Switched on by the admin endpoint.
+    forced: AtomicBool,
+    /// The file check's last result and when (ms since epoch), so the disk is asked at most
+    /// every 250 ms rather than once per request.
+    file_present: AtomicBool,
+    file_checked_ms: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Pages {
+    /// Loads the pages named by `config`.
+    pub fn load(config: &Config) -> Pages {
+        let root = config.static_files.root.as_ref();
+        let mut error_pages = Vec::new();
+        if config.pages.error_pages {
+            if let Some(root) = root {
+                for code in [500u16, 502, 503, 504] {
+                    if let Ok(body) = std::fs::read(root.join(format!("{code}.html"))) {
+                        error_pages.push((code, Bytes::from(body)));
+                    }
+                }
+            }
+        }
+        let maintenance_page = config
+            .pages
+            .maintenance_page
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(Bytes::from);
+        Pages {
+            error_pages,
+            maintenance_page,
+            maintenance_file: config.pages.maintenance_file.clone(),
+            maintenance_allow: config.pages.maintenance_allow.clone(),
+            forced: AtomicBool::new(false),
+            file_present: AtomicBool::new(false),
+            file_checked_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The page for an error status: `<code>.html`, else `500.html` for any 5xx.
+    pub fn error_page(&self, code: u16) -> Option<&Bytes> {
+        let exact = self.error_pages.iter().find(|(c, _)| *c == code);
+        let fallback = || {
+            (500..600)
+                .contains(&code)
+                .then(|| self.error_pages.iter().find(|(c, _)| *c == 500))
+                .flatten()
+        };
+        exact.or_else(fallback).map(|(_, b)| b)
+    }
+
+    /// Turns the admin switch on or off.
+    pub fn set_forced(&self, on: bool) {
+        self.forced.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether maintenance is on (by the admin switch or the file).
+    pub fn maintenance_on(&self) -> bool {
+        if self.forced.load(Ordering::Relaxed) {
+            return true;
+        }
+        let Some(file) = &self.maintenance_file else {
+            return false;
+        };
+        let now = now_ms();
+        let checked = self.file_checked_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(checked) >= 250 {
+            self.file_checked_ms.store(now, Ordering::Relaxed);
+            self.file_present.store(file.exists(), Ordering::Relaxed);
+        }
+        self.file_present.load(Ordering::Relaxed)
+    }
+
+    /// Whether `path` still goes through during maintenance.
+    pub fn allowed_in_maintenance(&self, path: &str) -> bool {
+        self.maintenance_allow.iter().any(|a| a == path)
+    }
+
+    /// Writes an error response with the page for `code` (HTML) or an empty body.
+    pub async fn respond(
+        &self,
+        session: &mut Session,
+        code: u16,
+        extra: &[(&str, &str)],
+    ) -> pingora_error::Result<()> {
+        let body = if code == 503 && self.maintenance_on() {
+            self.maintenance_page
+                .clone()
+                .or_else(|| self.error_page(code).cloned())
+        } else {
+            self.error_page(code).cloned()
+        };
+        let mut resp: ResponseHeader =
+            pingora_core::protocols::http::ServerSession::generate_error(code);
+        for (k, v) in extra {
+            resp.insert_header(k.to_string(), *v)?;
+        }
+        match body {
+            Some(body) => {
+                resp.insert_header("content-type", "text/html")?;
+                resp.set_content_length(body.len())?;
+                session
+                    .as_downstream_mut()
+                    .write_error_response(resp, body)
+                    .await
+            }
+            None => {
+                session
+                    .as_downstream_mut()
+                    .write_error_response(resp, Bytes::new())
+                    .await
+            }
+        }
+    }
+}

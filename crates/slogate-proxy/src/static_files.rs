@@ -1,0 +1,491 @@
+//! Files from the app's `public/` directory, served by slogate as nginx serves them for Rails:
+//! `try_files $uri @app`, fingerprinted assets cached forever, precompressed siblings,
+//! `ETag`/`Last-Modified` revalidation, byte ranges, and `X-Accel-Redirect`/`X-Sendfile`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pingora_error::{Error, ErrorType, OrErr, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+use slogate_config::StaticSettings;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Chunk size for streaming a file to the client.
+const CHUNK: usize = 64 * 1024;
+
+/// A file found for a request.
+#[derive(Clone, Debug)]
+pub struct FoundFile {
+    /// The file on disk (possibly a `.br`/`.gz` sibling).
+    pub path: PathBuf,
+    /// Its size.
+    pub len: u64,
+    /// Its modification time.
+    pub modified: SystemTime,
+    /// `Content-Encoding` of a precompressed sibling.
+    pub encoding: Option<&'static str>,
+    /// `Content-Type` from the original name's extension.
+    pub content_type: &'static str,
+    /// Fingerprinted: cache forever.
+    pub immutable: bool,
+    /// A precompressed sibling exists, so the answer depends on `Accept-Encoding`.
+    pub vary: bool,
+}
+
+impl FoundFile {
+    /// nginx's entity tag: `"<mtime hex>-<size hex>"`.
+    pub fn etag(&self) -> String {
+        let secs = self
+            .modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("\"{secs:x}-{:x}\"", self.len)
+    }
+
+    /// `Last-Modified` value.
+    pub fn last_modified(&self) -> String {
+        httpdate::fmt_http_date(self.modified)
+    }
+}
+
+/// Decodes `%XX` in a URL path; `None` for encodings that would escape the root or are not
+/// valid UTF-8.
+fn decode_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let s = String::from_utf8(out).ok()?;
+    (!s.contains('\0') && !s.contains('\\')).then_some(s)
+}
+
+/// The file under `root` a URL path names, refusing `..` and hidden files (but
+/// `/.well-known/`).
+pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+    let decoded = decode_path(url_path)?;
+    let mut path = root.to_path_buf();
+    for seg in decoded.split('/').filter(|s| !s.is_empty()) {
+        if seg == ".." || (seg.starts_with('.') && seg != ".well-known") {
+            return None;
+        }
+        path.push(seg);
+    }
+    Some(path)
+}
+
+/// The `Content-Type` for a file name.
+pub fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html",
+        "css" => "text/css",
+        "js" | "mjs" => "application/javascript",
+        "json" | "map" => "application/json",
+        "txt" => "text/plain",
+        "xml" => "text/xml",
+        "csv" => "text/csv",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "eot" => "application/vnd.ms-fontobject",
+        "pdf" => "application/pdf",
+        "wasm" => "application/wasm",
+        "zip" => "application/zip",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "webmanifest" => "application/manifest+json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn accepts(accept_encoding: &str, coding: &str) -> bool {
+    accept_encoding.split(',').any(|part| {
+        let mut it = part.split(';');
+        let name = it.next().unwrap_or("").trim();
+        let q_zero = it.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().map_or(false, |q| q == 0.0))
+        });
+        name.eq_ignore_ascii_case(coding) && !q_zero
+    })
+}
+
+fn regular_file(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file()
+        .then(|| (meta.len(), meta.modified().unwrap_or(UNIX_EPOCH)))
+}
+
+/// Finds the file for `path` on disk, picking a precompressed sibling the client accepts.
+pub fn find(
+    settings: &StaticSettings,
+    root: &Path,
+    url_path: &str,
+    accept_encoding: Option<&str>,
+) -> Option<FoundFile> {
+    let mut path = resolve(root, url_path)?;
+    if path.is_dir() {
+        path.push("index.html");
+    }
+    let (len, modified) = regular_file(&path)?;
+    let immutable = settings
+        .immutable
+        .iter()
+        .any(|p| url_path.starts_with(p.as_str()));
+    Some(with_sibling(
+        settings.precompressed,
+        path,
+        len,
+        modified,
+        immutable,
+        accept_encoding,
+    ))
+}
+
+/// Picks `file.br` or `file.gz` over `file` when it exists and the client accepts it.
+fn with_sibling(
+    precompressed: bool,
+    path: PathBuf,
+    len: u64,
+    modified: SystemTime,
+    immutable: bool,
+    accept_encoding: Option<&str>,
+) -> FoundFile {
+    let content_type = content_type(&path);
+    let mut found = FoundFile {
+        path: path.clone(),
+        len,
+        modified,
+        encoding: None,
+        content_type,
+        immutable,
+        vary: false,
+    };
+    if !precompressed {
+        return found;
+    }
+    for (ext, coding) in [("br", "br"), ("gz", "gzip")] {
+        let mut sibling = path.clone().into_os_string();
+        sibling.push(".");
+        sibling.push(ext);
+        let sibling = PathBuf::from(sibling);
+        if let Some((slen, smod)) = regular_file(&sibling) {
+            found.vary = true;
+            if accept_encoding.is_some_and(|ae| accepts(ae, coding)) && found.encoding.is_none() {
+                found.path = sibling;
+                found.len = slen;
+                found.modified = smod;
+                found.encoding = Some(coding);
+            }
+        }
+    }
+    found
+}
+
+/// A file named by `X-Accel-Redirect` (a URL under an internal prefix) or `X-Sendfile` (a
+/// path on disk, which must lie under an internal directory or the static root).
+pub fn sendfile_target(
+    settings: &StaticSettings,
+    accel: Option<&str>,
+    sendfile: Option<&str>,
+) -> Option<PathBuf> {
+    if let Some(url) = accel {
+        let url = url.split('?').next().unwrap_or(url);
+        for (prefix, dir) in &settings.internal {
+            if let Some(rest) = url.strip_prefix(prefix.as_str()) {
+                return resolve(dir, rest);
+            }
+        }
+        return settings.root.as_ref().and_then(|r| resolve(r, url));
+    }
+    let path = PathBuf::from(sendfile?);
+    let path = path.canonicalize().ok()?;
+    let allowed = settings
+        .internal
+        .iter()
+        .map(|(_, d)| d)
+        .chain(settings.root.iter())
+        .filter_map(|d| d.canonicalize().ok())
+        .any(|d| path.starts_with(d));
+    allowed.then_some(path)
+}
+
+/// Opens a file found by [`sendfile_target`] for serving.
+pub fn sendfile_file(
+    settings: &StaticSettings,
+    path: PathBuf,
+    accept_encoding: Option<&str>,
+) -> Option<FoundFile> {
+    let (len, modified) = regular_file(&path)?;
+    Some(with_sibling(
+        settings.precompressed,
+        path,
+        len,
+        modified,
+        false,
+        accept_encoding,
+    ))
+}
+
+/// What a request asks of a file.
+enum Answer {
+    NotModified,
+    Full,
+    Range(u64, u64),
+    Unsatisfiable,
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    let strong = etag.trim_start_matches("W/");
+    list.split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == strong)
+}
+
+fn answer(req: &RequestHeader, file: &FoundFile) -> Answer {
+    let etag = file.etag();
+    if let Some(inm) = header(req, "if-none-match") {
+        if etag_matches(inm, &etag) {
+            return Answer::NotModified;
+        }
+    } else if let Some(ims) = header(req, "if-modified-since") {
+        // nginx's default (`if_modified_since exact`): the same date, to the second.
+        if ims.trim() == file.last_modified() {
+            return Answer::NotModified;
+        }
+    }
+    let Some(range) = header(req, "range") else {
+        return Answer::Full;
+    };
+    if let Some(if_range) = header(req, "if-range") {
+        let same = if if_range.trim_start().starts_with('"') || if_range.starts_with("W/") {
+            if_range.trim() == etag
+        } else {
+            if_range.trim() == file.last_modified()
+        };
+        if !same {
+            return Answer::Full;
+        }
+    }
+    parse_range(range, file.len)
+}
+
+/// One `bytes=` range; several ranges are answered with the whole file, as many servers do.
+fn parse_range(range: &str, len: u64) -> Answer {
+    let Some(spec) = range.trim().strip_prefix("bytes=") else {
+        return Answer::Full;
+    };
+    if spec.contains(',') {
+        return Answer::Full;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return Answer::Full;
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let (first, last) = match (start.parse::<u64>(), end.parse::<u64>()) {
+        (Ok(s), Ok(e)) if s <= e => (s, e.min(len.saturating_sub(1))),
+        (Ok(_), Ok(_)) => return Answer::Full,
+        (Ok(s), Err(_)) if end.is_empty() => (s, len.saturating_sub(1)),
+        (Err(_), Ok(n)) if start.is_empty() => {
+            if n == 0 {
+                return Answer::Unsatisfiable;
+            }
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
+        _ => return Answer::Full,
+    };
+    if first >= len {
+        return Answer::Unsatisfiable;
+    }
+    Answer::Range(first, last)
+}
+
+/// Response headers the file serving writes; `extra` carries headers kept from the app's
+/// response (for X-Accel-Redirect) or added by slogate (request id, HSTS).
+pub async fn serve(
+    session: &mut Session,
+    file: &FoundFile,
+    status_ok: u16,
+    extra: &[(String, String)],
+) -> Result<u16> {
+    let head_only = session.req_header().method == http::Method::HEAD;
+    let ans = answer(session.req_header(), file);
+    let (status, range) = match ans {
+        Answer::NotModified => (304, None),
+        Answer::Full => (status_ok, None),
+        Answer::Range(a, b) => (206, Some((a, b))),
+        Answer::Unsatisfiable => (416, None),
+    };
+    let mut resp = ResponseHeader::build(status, Some(8))?;
+    let set = |resp: &mut ResponseHeader, k: &str, v: String| resp.insert_header(k.to_string(), v);
+    if !extra
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        set(&mut resp, "content-type", file.content_type.to_string())?;
+    }
+    set(&mut resp, "last-modified", file.last_modified())?;
+    set(&mut resp, "etag", file.etag())?;
+    set(&mut resp, "accept-ranges", "bytes".into())?;
+    if file.immutable {
+        set(
+            &mut resp,
+            "cache-control",
+            "public, max-age=31536000, immutable".into(),
+        )?;
+    }
+    if let Some(enc) = file.encoding {
+        set(&mut resp, "content-encoding", enc.into())?;
+    }
+    if file.vary {
+        set(&mut resp, "vary", "Accept-Encoding".into())?;
+    }
+    for (k, v) in extra {
+        resp.insert_header(k.clone(), v.as_str())?;
+    }
+    let (offset, length) = match (status, range) {
+        (206, Some((a, b))) => {
+            set(
+                &mut resp,
+                "content-range",
+                format!("bytes {a}-{b}/{}", file.len),
+            )?;
+            (a, b - a + 1)
+        }
+        (416, _) => {
+            set(&mut resp, "content-range", format!("bytes */{}", file.len))?;
+            (0, 0)
+        }
+        (304, _) => (0, 0),
+        _ => (0, file.len),
+    };
+    if status != 304 {
+        resp.set_content_length(length as usize)?;
+    }
+    let no_body = head_only || length == 0;
+    session
+        .write_response_header(Box::new(resp), no_body)
+        .await?;
+    if no_body {
+        return Ok(status);
+    }
+    stream_file(session, &file.path, offset, length).await?;
+    Ok(status)
+}
+
+async fn stream_file(session: &mut Session, path: &Path, offset: u64, length: u64) -> Result<()> {
+    let mut f = tokio::fs::File::open(path)
+        .await
+        .or_err(ErrorType::FileOpenError, "opening a static file")?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .or_err(ErrorType::FileReadError, "seeking a static file")?;
+    let mut left = length;
+    while left > 0 {
+        let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+        let n = f
+            .read(&mut buf)
+            .await
+            .or_err(ErrorType::FileReadError, "reading a static file")?;
+        if n == 0 {
+            // The file shrank while being served: end the response short rather than hang.
+            return Error::e_explain(
+                ErrorType::FileReadError,
+                "static file shorter than announced",
+            );
+        }
+        buf.truncate(n);
+        left -= n as u64;
+        session
+            .write_response_body(Some(Bytes::from(buf)), left == 0)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_root() {
+        let root = Path::new("/srv/public");
+        assert_eq!(
+            resolve(root, "/assets/app.js"),
+            Some(PathBuf::from("/srv/public/assets/app.js"))
+        );
+        assert_eq!(
+            resolve(root, "/a%20b.txt"),
+            Some(PathBuf::from("/srv/public/a b.txt"))
+        );
+        assert_eq!(resolve(root, "/../etc/passwd"), None);
+        assert_eq!(resolve(root, "/assets/%2e%2e/%2e%2e/etc/passwd"), None);
+        assert_eq!(resolve(root, "/.env"), None);
+        assert_eq!(resolve(root, "/x%00y"), None);
+        assert_eq!(resolve(root, "/a%5c..%5cb"), None);
+        assert!(resolve(root, "/.well-known/security.txt").is_some());
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(matches!(parse_range("bytes=0-9", 100), Answer::Range(0, 9)));
+        assert!(matches!(
+            parse_range("bytes=90-", 100),
+            Answer::Range(90, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=-10", 100),
+            Answer::Range(90, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=50-500", 100),
+            Answer::Range(50, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=100-", 100),
+            Answer::Unsatisfiable
+        ));
+        assert!(matches!(parse_range("bytes=0-1,5-6", 100), Answer::Full));
+        assert!(matches!(parse_range("items=0-1", 100), Answer::Full));
+        assert!(matches!(parse_range("bytes=9-1", 100), Answer::Full));
+    }
+
+    #[test]
+    fn accept_encoding_with_q_values() {
+        assert!(accepts("gzip, deflate, br", "br"));
+        assert!(!accepts("gzip;q=0, br", "gzip"));
+        assert!(accepts("GZIP;q=0.5", "gzip"));
+        assert!(!accepts("identity", "gzip"));
+        assert!(etag_matches("\"a\", W/\"b\"", "\"b\""));
+        assert!(etag_matches("*", "\"b\""));
+    }
+}

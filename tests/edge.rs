@@ -1,0 +1,750 @@
+//! slogate as the edge in front of Rails, doing what the usual nginx does: forwarding headers,
+//! limits and timeouts, static files, X-Accel-Redirect, compression, streaming, WebSockets,
+//! error and maintenance pages, several backends with health checks, TLS with HTTP/2, and
+//! graceful upgrades under load.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use support::*;
+
+fn public() -> String {
+    root().join("tests/rails-app/public").display().to_string()
+}
+
+fn files_dir() -> String {
+    root().join("tests/rails-app/files").display().to_string()
+}
+
+fn static_config() -> String {
+    format!(
+        "static:\n  root: {}\n  internal:\n    \"/protected/\": {}\n",
+        public(),
+        files_dir()
+    )
+}
+
+fn echo(addr: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let r = get_with(addr, "/echo", headers).expect("echo");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+#[test]
+fn forwarded_headers_reach_rails_as_nginx_sets_them() {
+    let s = start_slogate(&rails().addr(), "");
+    let a = s.addr();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let e = echo(
+        &a,
+        &[
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded-Proto", "https"),
+            ("Proxy", "http://evil:1"),
+            ("X-Request-Id", "abc-123"),
+        ],
+    );
+    let h = &e["headers"];
+    assert_eq!(
+        h["HTTP_X_FORWARDED_FOR"], "127.0.0.1",
+        "an untrusted client cannot choose its IP"
+    );
+    assert_eq!(h["HTTP_X_REAL_IP"], "127.0.0.1");
+    assert_eq!(h["HTTP_X_FORWARDED_PROTO"], "http");
+    assert_eq!(h["HTTP_X_FORWARDED_HOST"], "127.0.0.1");
+    assert_eq!(h["HTTP_X_FORWARDED_PORT"], s.port.to_string());
+    assert_eq!(h["HTTP_HOST"], a, "Host as the client sent it ($http_host)");
+    assert!(h.get("HTTP_PROXY").is_none(), "httpoxy: Proxy is stripped");
+    assert_eq!(h["HTTP_X_REQUEST_ID"], "abc-123");
+    let start: f64 = h["HTTP_X_REQUEST_START"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("t=")
+        .parse()
+        .unwrap();
+    assert!(
+        (start - before).abs() < 5.0,
+        "X-Request-Start is t=<seconds.millis> now: {start}"
+    );
+    assert_eq!(e["remote_ip"], "127.0.0.1");
+}
+
+#[test]
+fn trusted_proxies_keep_forwarding_headers() {
+    let s = start_slogate_with(
+        &rails().addr(),
+        "  trusted_proxies: [\"127.0.0.1/32\"]\n",
+        "",
+    );
+    let e = echo(
+        &s.addr(),
+        &[
+            ("X-Forwarded-For", "198.51.100.7"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "shop.example"),
+            ("X-Forwarded-Port", "443"),
+        ],
+    );
+    let h = &e["headers"];
+    assert_eq!(h["HTTP_X_FORWARDED_FOR"], "198.51.100.7, 127.0.0.1");
+    assert_eq!(h["HTTP_X_REAL_IP"], "198.51.100.7");
+    assert_eq!(h["HTTP_X_FORWARDED_PROTO"], "https");
+    assert_eq!(h["HTTP_X_FORWARDED_HOST"], "shop.example");
+    assert_eq!(h["HTTP_X_FORWARDED_PORT"], "443");
+    assert_eq!(e["remote_ip"], "198.51.100.7");
+    assert_eq!(e["ssl"], true, "Rails sees the original scheme");
+    s.wait_requests(1.0);
+    let log = wait_for("the access log", Duration::from_secs(5), || {
+        s.access_log().into_iter().next()
+    });
+    assert_eq!(
+        log["client"], "198.51.100.7",
+        "the log names the real client"
+    );
+}
+
+#[test]
+fn request_bodies_over_the_limit_get_413_without_reaching_rails() {
+    let s = start_slogate_with(&rails().addr(), "  max_body_size: 1KiB\n", "");
+    let a = s.addr();
+    let big = vec![b'x'; 2048];
+    let r = post(&a, "/echo", "application/octet-stream", &big, &[]).unwrap();
+    assert_eq!(r.status, 413);
+    let r = post(&a, "/echo", "application/octet-stream", &big[..1000], &[]).unwrap();
+    assert_eq!(r.status, 200, "under the limit");
+    // A chunked body is counted as it arrives.
+    let mut c = TcpStream::connect(&a).unwrap();
+    write!(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n").unwrap();
+    for _ in 0..4 {
+        write!(c, "200\r\n{}\r\n", "y".repeat(512)).unwrap();
+    }
+    let _ = write!(c, "0\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    assert!(
+        String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    let m = s.wait_requests(3.0);
+    assert_eq!(
+        m.sum("slogate_requests_total", &[("outcome", "client_error")]),
+        2.0
+    );
+    let lines = wait_for("three log lines", Duration::from_secs(5), || {
+        let l = s.access_log();
+        (l.len() >= 3).then_some(l)
+    });
+    assert!(
+        lines[0].get("upstream").is_none(),
+        "the first 413 never reached Rails: {}",
+        lines[0]
+    );
+}
+
+#[test]
+fn static_files_are_served_like_nginx() {
+    let s = start_slogate(&rails().addr(), &static_config());
+    let a = s.addr();
+    let robots = std::fs::read_to_string(format!("{}/robots.txt", public())).unwrap();
+    let r = get(&a, "/robots.txt").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), robots);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let etag = r.header("etag").unwrap().to_string();
+    let modified = r.header("last-modified").unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && etag.contains('-'),
+        "nginx-style ETag: {etag}"
+    );
+    assert_eq!(
+        get_with(&a, "/robots.txt", &[("If-None-Match", &etag)])
+            .unwrap()
+            .status,
+        304
+    );
+    assert_eq!(
+        get_with(&a, "/robots.txt", &[("If-Modified-Since", &modified)])
+            .unwrap()
+            .status,
+        304
+    );
+    let r = get_with(&a, "/robots.txt", &[("Range", "bytes=0-9")]).unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, robots.as_bytes()[..10].to_vec());
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 0-9/{}", robots.len()).as_str())
+    );
+    assert_eq!(
+        get_with(&a, "/robots.txt", &[("Range", "bytes=999999-")])
+            .unwrap()
+            .status,
+        416
+    );
+    // Fingerprinted assets: cached forever, precompressed siblings by Accept-Encoding.
+    let plain = std::fs::read(format!("{}/assets/app-abc123.js", public())).unwrap();
+    let r = get_with(&a, "/assets/app-abc123.js", &[("Accept-Encoding", "gzip")]).unwrap();
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        r.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(r.text().as_bytes(), plain.as_slice());
+    let r = get_with(
+        &a,
+        "/assets/app-abc123.js",
+        &[("Accept-Encoding", "br, gzip")],
+    )
+    .unwrap();
+    assert_eq!(r.header("content-encoding"), Some("br"));
+    let mut unbr = Vec::new();
+    brotli::Decompressor::new(&r.body[..], 4096)
+        .read_to_end(&mut unbr)
+        .unwrap();
+    assert_eq!(unbr, plain);
+    let r = get(&a, "/assets/app-abc123.js").unwrap();
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.body, plain);
+    let r = raw(
+        &a,
+        format!("HEAD /robots.txt HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    // Not a file: the app answers. Traversal never leaves public/.
+    assert_eq!(get(&a, "/api/v1/courses/1").unwrap().status, 200);
+    let r = get(&a, "/assets/..%2f..%2fconfig.ru").unwrap();
+    assert_ne!(r.status, 200);
+    let m = s.wait_requests(11.0);
+    assert_eq!(
+        m.requests("GET (static)", "http", "success"),
+        7.0,
+        "{:?}",
+        m.request_table()
+    );
+    assert_eq!(
+        m.requests("GET (static)", "http", "client_error"),
+        1.0,
+        "the 416"
+    );
+    assert_eq!(m.requests("HEAD (static)", "http", "success"), 1.0);
+}
+
+#[test]
+fn send_file_is_served_by_slogate_through_x_accel_redirect() {
+    let s = start_slogate(&rails().addr(), &static_config());
+    let a = s.addr();
+    let report = std::fs::read(format!("{}/report.txt", files_dir())).unwrap();
+    let r = get(&a, "/download").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, report, "the file, not Rails' empty body");
+    assert!(
+        r.header("content-disposition")
+            .unwrap_or("")
+            .starts_with("attachment"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(
+        r.header("x-accel-redirect"),
+        None,
+        "internal headers do not leak"
+    );
+    let r = get_with(&a, "/download", &[("Range", "bytes=0-6")]).unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, report[..7].to_vec());
+    let m = s.wait_requests(2.0);
+    assert_eq!(m.requests("GET /download", "http", "success"), 2.0);
+}
+
+fn unzstd(b: &[u8]) -> String {
+    String::from_utf8(zstd::stream::decode_all(b).expect("a complete zstd stream")).unwrap()
+}
+
+#[test]
+fn dynamic_responses_are_compressed_by_type_and_size() {
+    let s = start_slogate(&rails().addr(), &static_config());
+    let a = s.addr();
+    // Rack::Deflater only does gzip: asking for zstd gets slogate's compression.
+    let r = get_with(&a, "/big?kb=16", &[("Accept-Encoding", "zstd")]).unwrap();
+    assert_eq!(
+        r.header("content-encoding"),
+        Some("zstd"),
+        "{:?}",
+        r.headers
+    );
+    assert!(r
+        .header("vary")
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .contains("accept-encoding"));
+    assert_eq!(unzstd(&r.body).len(), 16 * 1024);
+    // GraphQL answers compressed by slogate are still classified from the app's bytes.
+    let body = json!({"query": "query Zip { course(id: \"404\") { id } big(kb: 8) }"}).to_string();
+    let r = post(
+        &a,
+        "/graphql",
+        "application/json",
+        body.as_bytes(),
+        &[("Accept-Encoding", "zstd")],
+    )
+    .unwrap();
+    assert_eq!(r.header("content-encoding"), Some("zstd"));
+    assert!(unzstd(&r.body).contains("NOT_FOUND"));
+    // Small answers and event streams are left alone.
+    // Like nginx's gzip_min_length, the size is known from Content-Length.
+    let r = get_with(&a, "/robots.txt", &[("Accept-Encoding", "zstd")]).unwrap();
+    assert_eq!(r.header("content-encoding"), None, "under min_size");
+    let r = get_with(&a, "/stream?chunks=2&ms=10", &[("Accept-Encoding", "zstd")]).unwrap();
+    assert_eq!(
+        r.header("content-encoding"),
+        None,
+        "never text/event-stream"
+    );
+    assert!(r.text().contains("data:"));
+    assert_eq!(
+        s.wait_requests(4.0)
+            .requests("Zip", "query", "client_error"),
+        1.0
+    );
+}
+
+#[test]
+fn event_streams_are_not_buffered() {
+    let s = start_slogate(&rails().addr(), "");
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    write!(
+        c,
+        "GET /stream?chunks=4&ms=400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t0 = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut first_event = None;
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if first_event.is_none() && String::from_utf8_lossy(&seen).contains("data:") {
+            first_event = Some(t0.elapsed());
+        }
+    }
+    let total = t0.elapsed();
+    let first = first_event.expect("an event");
+    assert!(
+        total >= Duration::from_millis(1200),
+        "the stream lasts ~1.6s: {total:?}"
+    );
+    assert!(
+        first < total / 2,
+        "the first event arrived before the stream ended ({first:?} of {total:?})"
+    );
+    let m = s.wait_requests(1.0);
+    let fast = m.sum(
+        "slogate_request_duration_seconds_bucket",
+        &[("operation", "GET /stream"), ("le", "1")],
+    );
+    assert_eq!(
+        fast, 1.0,
+        "a stream's latency is time to its head, not its length"
+    );
+}
+
+#[test]
+fn actioncable_websockets_pass_through() {
+    let s = start_slogate(&rails().addr(), "");
+    let out = Command::new("ruby")
+        .arg(root().join("tests/rails-app/script/cable_echo.rb"))
+        .arg(format!("ws://{}/cable", s.addr()))
+        .output()
+        .expect("ruby");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ActionCable echo through slogate failed:\n{text}"
+    );
+    assert!(text.contains("hello cable"), "{text}");
+    let m = s.wait_requests(1.0);
+    assert_eq!(
+        m.requests("GET /cable", "http", "success"),
+        1.0,
+        "{:?}",
+        m.request_table()
+    );
+}
+
+#[test]
+fn error_pages_and_failover_across_backends() {
+    let dead = format!("127.0.0.1:{}", free_port());
+    let extra = format!(
+        "{}upstream:\n  name: rails\n  backends: [\"{dead}\", \"{}\"]\n  health_check:\n    enabled: false\n",
+        static_config(),
+        rails().addr()
+    );
+    let s = start_slogate("unused", &extra);
+    for _ in 0..6 {
+        let r = get(&s.addr(), "/api/v1/courses/1").unwrap();
+        assert_eq!(
+            r.status, 200,
+            "a refused connection is retried on the next backend"
+        );
+        let r = post(
+            &s.addr(),
+            "/echo",
+            "application/octet-stream",
+            b"not retried twice",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let extra = format!("{}upstream:\n  name: rails\n  backends: [\"{dead}\"]\n  health_check:\n    enabled: false\n", static_config());
+    let s = start_slogate("unused", &extra);
+    let r = get(&s.addr(), "/api/v1/courses/1").unwrap();
+    assert_eq!(r.status, 502);
+    let page = std::fs::read_to_string(format!("{}/502.html", public())).unwrap();
+    assert_eq!(r.text(), page, "the app's public/502.html");
+    assert_eq!(r.header("content-type"), Some("text/html"));
+}
+
+/// A backend that fails its health check (500 on /up) but would answer requests.
+fn sick_backend() -> (String, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            let mut buf = [0u8; 1024];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\nsick");
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn health_checks_take_failing_backends_out_of_rotation() {
+    let (sick, _h) = sick_backend();
+    let extra = format!(
+        "upstream:\n  name: rails\n  backends: [\"{sick}\", \"{}\"]\n  health_check:\n    path: /up\n    interval: 200ms\n    timeout: 500ms\n    fall: 2\n    rise: 2\n",
+        rails().addr()
+    );
+    let s = start_slogate("unused", &extra);
+    wait_for(
+        "the sick backend to be taken out",
+        Duration::from_secs(10),
+        || {
+            let m = s.metrics();
+            (m.sum("slogate_upstream_backend_up", &[("backend", sick.as_str())]) == 0.0
+                && m.sum(
+                    "slogate_upstream_backend_up",
+                    &[("backend", rails().addr().as_str())],
+                ) == 1.0)
+                .then_some(())
+        },
+    );
+    for _ in 0..6 {
+        assert_eq!(
+            get(&s.addr(), "/api/v1/courses/1").unwrap().status,
+            200,
+            "only the healthy backend is used"
+        );
+    }
+    assert_eq!(
+        get(&format!("127.0.0.1:{}", s.admin_port), "/ready")
+            .unwrap()
+            .status,
+        200
+    );
+    // With every backend down: readiness fails and requests get 502 at once.
+    let extra = format!("upstream:\n  name: rails\n  backends: [\"{sick}\"]\n  health_check:\n    interval: 200ms\n    fall: 1\n");
+    let s = start_slogate("unused", &extra);
+    wait_for("readiness to fail", Duration::from_secs(10), || {
+        (get(&format!("127.0.0.1:{}", s.admin_port), "/ready")
+            .ok()?
+            .status
+            == 503)
+            .then_some(())
+    });
+    let t = Instant::now();
+    assert_eq!(get(&s.addr(), "/api/v1/courses/1").unwrap().status, 502);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn maintenance_by_file_and_by_admin_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("maintenance.txt");
+    let extra = format!(
+        "{}pages:\n  maintenance_file: {}\n",
+        static_config(),
+        flag.display()
+    );
+    let s = start_slogate(&rails().addr(), &extra);
+    let a = s.addr();
+    let admin = format!("127.0.0.1:{}", s.admin_port);
+    let page = std::fs::read_to_string(format!("{}/maintenance.html", public())).unwrap();
+    assert_eq!(get(&a, "/api/v1/courses/1").unwrap().status, 200);
+    std::fs::write(&flag, "").unwrap();
+    let r = wait_for("maintenance", Duration::from_secs(3), || {
+        get(&a, "/api/v1/courses/1")
+            .ok()
+            .filter(|r| r.status == 503)
+    });
+    assert_eq!(r.text(), page);
+    assert_eq!(
+        get(&a, "/up").unwrap().status,
+        200,
+        "health checks still reach the app"
+    );
+    std::fs::remove_file(&flag).unwrap();
+    wait_for("maintenance off", Duration::from_secs(3), || {
+        get(&a, "/api/v1/courses/1")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    assert_eq!(
+        post(&admin, "/maintenance", "text/plain", b"", &[])
+            .unwrap()
+            .text(),
+        "on\n"
+    );
+    assert_eq!(
+        graphql(&a, &json!({"query": "query During { courses { id } }"})).status,
+        503
+    );
+    assert_eq!(
+        raw(
+            &admin,
+            b"DELETE /maintenance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap()
+        .text(),
+        "off\n"
+    );
+    assert_eq!(get(&a, "/api/v1/courses/1").unwrap().status, 200);
+    let m = s.wait_requests(4.0);
+    assert_eq!(
+        m.requests("During", "query", "system_error"),
+        1.0,
+        "maintenance is unavailability, named by operation"
+    );
+}
+
+#[test]
+fn slow_clients_and_idle_connections_are_cut() {
+    let s = start_slogate_with(
+        &rails().addr(),
+        "  client_body_timeout: 1s\n  keepalive_timeout: 1s\n",
+        "",
+    );
+    // A body that stalls: cut after client_body_timeout.
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/octet-stream\r\n\r\n0123456789").unwrap();
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the stalled body was cut: {:?}",
+        t.elapsed()
+    );
+    // An idle keepalive connection is closed after keepalive_timeout.
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(c, "GET /up HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 512];
+    let n = c.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let idle = t.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(5),
+        "closed after ~1s idle: {idle:?}"
+    );
+}
+
+#[test]
+fn unix_socket_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("puma.sock");
+    let _rails = start_rails(&format!("unix://{}", sock.display()), Some("2:2"));
+    let s = start_slogate(&format!("unix:{}", sock.display()), "");
+    let r = graphql(
+        &s.addr(),
+        &json!({"query": "query OverUnix { courses { id } }"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.wait_requests(1.0)
+            .requests("OverUnix", "query", "success"),
+        1.0
+    );
+}
+
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl")
+        .status
+        .success();
+    assert!(ok, "openssl could not make a certificate");
+    (cert.display().to_string(), key.display().to_string())
+}
+
+#[test]
+fn tls_with_http2_hsts_and_redirect() {
+    require_tool("curl", "curl");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let tls_port = free_port();
+    let server = format!(
+        "  tls:\n    listen: [\"127.0.0.1:{tls_port}\"]\n    cert: {cert}\n    key: {key}\n    http2: true\n    redirect_http: true\n    hsts: \"max-age=31536000; includeSubDomains\"\n"
+    );
+    let s = start_slogate_with(&rails().addr(), &server, "");
+    let body = json!({"query": "query OverH2 { courses { id } }"}).to_string();
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--http2",
+            "-o",
+            "-",
+            "-D",
+            "-",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            &body,
+        ])
+        .arg(format!("https://127.0.0.1:{tls_port}/graphql"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000; includesubdomains"),
+        "{text}"
+    );
+    assert!(text.contains("\"courses\""), "{text}");
+    let e = Command::new("curl")
+        .args(["-sk", "--http2"])
+        .arg(format!("https://127.0.0.1:{tls_port}/echo"))
+        .output()
+        .unwrap();
+    let echoed: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert_eq!(echoed["headers"]["HTTP_X_FORWARDED_PROTO"], "https");
+    assert_eq!(echoed["ssl"], true);
+    let r = get(&s.addr(), "/some/path?x=1").unwrap();
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://127.0.0.1:{tls_port}/some/path?x=1").as_str())
+    );
+    assert_eq!(
+        s.wait_requests(2.0).requests("OverH2", "query", "success"),
+        1.0
+    );
+}
+
+#[test]
+fn graceful_upgrade_loses_no_request_under_load() {
+    let s = start_slogate(&rails().addr(), "");
+    let a = s.addr();
+    let config = s.dir.path().join("slogate.yaml");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (a, stop) = (a.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match get(&a, "/api/v1/courses/1") {
+                        Ok(r) if r.status == 200 => ok += 1,
+                        Ok(r) => failed.push(format!("status {}", r.status)),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    // The new process takes the listening sockets over; then the old one is told to finish.
+    let mut new = Command::new(slogate_bin())
+        .args(["run", "-u", "--config"])
+        .arg(&config)
+        .env("SLOGATE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let old_pid = s.pid();
+    assert!(Command::new("kill")
+        .args(["-QUIT", &old_pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for w in workers {
+        let (o, f) = w.join().unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    let new_metrics =
+        get(&format!("127.0.0.1:{}", s.admin_port), "/metrics").map(|r| Metrics::parse(&r.text()));
+    let _ = new.kill();
+    let _ = new.wait();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {:?}",
+        failed.len(),
+        ok as usize + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 50, "the load ran: {ok} requests");
+    let served_by_new = new_metrics
+        .expect("the new process answers on the admin port")
+        .sum("slogate_requests_total", &[]);
+    assert!(served_by_new > 0.0, "the new process took over the traffic");
+}
