@@ -530,3 +530,45 @@ fn random_operation_names_are_bounded_by_the_guard() {
         15.0
     );
 }
+
+#[test]
+fn a_100_mb_response_is_classified_in_constant_memory() {
+    let s = start_slogate(&rails().addr(), "");
+    // Warm up: pools, caches and the first allocations.
+    graphql(&s.addr(), &json!({"query": "query Warm { big(kb: 1024) }"}));
+    let pid = s.pid();
+    let baseline = rss_bytes(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_bytes(pid));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    // 100 MB of JSON; the system error is only known from the last bytes.
+    let body = json!({"query": "query Hundred { big(kb: 102400) internalError }"}).to_string();
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    write!(c, "POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    assert!(total > 100 << 20, "{total} bytes received");
+    let growth = peak.saturating_sub(baseline);
+    eprintln!("100 MB response: slogate RSS {} MiB -> peak {} MiB (growth {:.1} MiB)", baseline >> 20, peak >> 20, growth as f64 / 1048576.0);
+    assert!(growth < 16 << 20, "RSS grew by {growth} bytes");
+    let m = s.wait_requests(2.0);
+    assert_eq!(m.requests("Hundred", "query", "system_error"), 1.0);
+}
