@@ -93,7 +93,7 @@ fn init_logging() {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = args.config.load()?;
+    let (config, _) = load_checked(&args.config)?;
     slogate_proxy::run(
         config,
         slogate_proxy::RunOptions {
@@ -104,13 +104,27 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let config = args.config.load()?;
-    let mut checked = vec![args
-        .config
+/// Validates the configuration and what validation alone cannot (backends resolve, TLS
+/// material loads); any problem is a configuration error (exit code 2).
+fn load_checked(args: &ConfigArgs) -> anyhow::Result<(slogate_config::Config, String)> {
+    let config = args.load()?;
+    let file = args
         .config
         .as_ref()
-        .map_or("command line".to_string(), |p| p.display().to_string())];
+        .map_or("<command line>".to_string(), |p| p.display().to_string());
+    slogate_proxy::preflight(&config).map_err(|message| ConfigError {
+        file: file.clone(),
+        issues: vec![slogate_config::Issue {
+            key: String::new(),
+            message,
+        }],
+    })?;
+    Ok((config, file))
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let (config, file) = load_checked(&args.config)?;
+    let mut checked = vec![file];
     if let Some(spec) = &args.slo {
         slogate_slo::load_spec(spec, &config.metrics.buckets)?;
         checked.push(spec.display().to_string());

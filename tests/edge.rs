@@ -748,3 +748,58 @@ fn graceful_upgrade_loses_no_request_under_load() {
         .sum("slogate_requests_total", &[]);
     assert!(served_by_new > 0.0, "the new process took over the traffic");
 }
+
+#[test]
+fn a_connection_puma_closed_while_pooled_does_not_become_a_502() {
+    // Puma closes idle keepalive connections after persistent_timeout (1 s here); slogate
+    // keeps them pooled for 30 s. The next POST must not fail on the dead connection, and
+    // must not be sent twice.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("puma.rb");
+    std::fs::write(&conf, "persistent_timeout 1\n").unwrap();
+    let port = free_port();
+    let child = Command::new("puma")
+        .args(["-C"])
+        .arg(&conf)
+        .args([
+            "-b",
+            &format!("tcp://127.0.0.1:{port}"),
+            "-t",
+            "2:2",
+            "-w",
+            "0",
+            "--quiet",
+        ])
+        .arg(root().join("tests/rails-app/config.ru"))
+        .env("EXIT_WITH_PARENT", std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _puma = Proc {
+        child,
+        name: "puma".into(),
+    };
+    let upstream = format!("127.0.0.1:{port}");
+    wait_for("puma", Duration::from_secs(60), || {
+        get(&upstream, "/up").ok().filter(|r| r.status == 200)
+    });
+    let extra = format!("upstream:\n  name: rails\n  backends: [\"{upstream}\"]\n  idle_timeout: 30s\n  health_check:\n    enabled: false\n");
+    let s = start_slogate("unused", &extra);
+    for round in 0..4 {
+        let body = format!("round {round}");
+        let r = post(
+            &s.addr(),
+            "/echo",
+            "application/octet-stream",
+            body.as_bytes(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(r.json()["body_length"], body.len());
+        std::thread::sleep(Duration::from_millis(1600));
+    }
+    let m = s.wait_requests(4.0);
+    assert_eq!(m.requests("POST /echo", "http", "success"), 4.0);
+}

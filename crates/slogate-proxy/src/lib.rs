@@ -22,4 +22,4 @@ pub mod upstream;
 
 pub use proxy::SlogateProxy;
 pub use runtime::Runtime;
-pub use server::{run, RunOptions};
+pub use server::{preflight, run, RunOptions};

@@ -82,6 +82,46 @@ impl ServeHttp for RedirectToHttps {
     }
 }
 
+/// Checks what validation alone cannot: backends resolve, the TLS certificate and key load.
+/// `slogate check` runs it; `run` does the same work while starting.
+pub fn preflight(config: &Config) -> Result<(), String> {
+    crate::upstream::Backends::new(&config.upstream)?;
+    if let Some(tls) = &config.server.tls {
+        load_tls(tls)?;
+    }
+    Ok(())
+}
+
+fn load_tls(tls: &slogate_config::TlsSettings) -> Result<TlsSettings, String> {
+    // pingora reads these files only when the listener starts, and panics there on bad ones:
+    // check them now, with a message naming the files.
+    let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
+    let bad = |why: String| format!("server.tls: cannot load {cert} / {key}: {why}");
+    let (chain, private) = match pingora_rustls::load_certs_and_key_files(&cert, &key) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => return Err(bad("no PEM certificate or no PEM private key found".into())),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    pingora_rustls::install_default_crypto_provider();
+    pingora_rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| bad(format!("the key does not go with the certificate ({e})")))?;
+    let mut settings =
+        TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
+            .map_err(|e| {
+                format!(
+                    "server.tls: cannot load {} / {}: {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                )
+            })?;
+    if tls.http2 {
+        settings.enable_h2();
+    }
+    Ok(settings)
+}
+
 /// Runs slogate until it is told to stop. Never returns on success (pingora exits).
 pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     let opt = Opt {
