@@ -567,7 +567,12 @@ fn a_100_mb_response_is_classified_in_constant_memory() {
     let peak = sampler.join().unwrap();
     assert!(total > 100 << 20, "{total} bytes received");
     let growth = peak.saturating_sub(baseline);
-    eprintln!("100 MB response: slogate RSS {} MiB -> peak {} MiB (growth {:.1} MiB)", baseline >> 20, peak >> 20, growth as f64 / 1048576.0);
+    eprintln!(
+        "100 MB response: slogate RSS {} MiB -> peak {} MiB (growth {:.1} MiB)",
+        baseline >> 20,
+        peak >> 20,
+        growth as f64 / 1048576.0
+    );
     assert!(growth < 16 << 20, "RSS grew by {growth} bytes");
     let m = s.wait_requests(2.0);
     assert_eq!(m.requests("Hundred", "query", "system_error"), 1.0);
