@@ -1,0 +1,257 @@
+//! SLOs end to end: a real Prometheus scrapes slogate in front of the Rails fixture and
+//! evaluates the rules `slogate slo rules` generated; the recorded ratios and
+//! `slogate slo report` must match the traffic the test sent.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const SPEC: &str = r#"
+service: rails
+slos:
+  - name: course-page
+    description: The course page loads.
+    owner: team-learning
+    cuj: Learner opens a course
+    period: 1h
+    operations:
+      - graphql: GetCourse
+        type: query
+    availability:
+      target: 90
+    latency:
+      threshold: 1s
+      target: 80
+"#;
+
+struct Prometheus {
+    port: u16,
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+fn start_prometheus(scrape: &str, rules: &std::path::Path) -> Prometheus {
+    require_tool("prometheus", "prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: [\"{scrape}\"]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("prometheus.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("prometheus");
+    let p = Prometheus {
+        port,
+        _proc: Proc {
+            child,
+            name: "prometheus".into(),
+        },
+        _dir: dir,
+    };
+    wait_for("prometheus to be ready", Duration::from_secs(30), || {
+        (get(&format!("127.0.0.1:{port}"), "/-/ready").ok()?.status == 200).then_some(())
+    });
+    p
+}
+
+impl Prometheus {
+    fn query(&self, q: &str) -> Option<f64> {
+        let enc: String = q
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let r = get(
+            &format!("127.0.0.1:{}", self.port),
+            &format!("/api/v1/query?query={enc}"),
+        )
+        .ok()?;
+        let v: Value = serde_json::from_str(&r.text()).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    }
+}
+
+fn run_slogate(args: &[&str]) -> String {
+    let out = Command::new(slogate_bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "slogate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn send(addr: &str, query: &str, n: usize) {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (addr, body) = (addr.to_string(), json!({"query": query}));
+            std::thread::spawn(move || assert_eq!(graphql(&addr, &body).status, 200))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn generated_rules_and_report_match_the_traffic() {
+    let s = start_slogate(&rails().addr(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slo.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let rules = dir.path().join("rules.yml");
+    run_slogate(&[
+        "slo",
+        "rules",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--output",
+        rules.to_str().unwrap(),
+    ]);
+    let prom = start_prometheus(&format!("127.0.0.1:{}", s.admin_port), &rules);
+
+    let ok = "query GetCourse { course(id: \"1\") { id } }";
+    let client = "query GetCourse { course(id: \"404\") { id } }";
+    let system = "query GetCourse { course(id: \"1\") { id } internalError }";
+    // Slow enough to be over the threshold on a loaded machine, fast ones far under it.
+    let slow = "query GetCourse { course(id: \"1\") { id } slow(ms: 1500) }";
+    // Every series exists (and is scraped) before the counted traffic, so increase() over the
+    // period sees only what follows, with the same extrapolation for every series.
+    for q in [ok, client, system, slow] {
+        send(&s.addr(), q, 1);
+    }
+    wait_for(
+        "the series to be scraped twice",
+        Duration::from_secs(20),
+        || {
+            let n = prom.query("count_over_time(slogate_requests_total{operation=\"GetCourse\",outcome=\"system_error\"}[1m])")?;
+            (n >= 2.0).then_some(())
+        },
+    );
+    send(&s.addr(), ok, 30);
+    send(&s.addr(), client, 5);
+    send(&s.addr(), system, 10);
+    send(&s.addr(), slow, 5);
+    s.wait_requests(54.0);
+
+    // Availability: bad = system errors among everything but canceled.
+    let availability_bad = 10.0 / 50.0;
+    // Latency: slow among success and client errors.
+    let latency_bad = 5.0 / 40.0;
+    let sli = |slo: &str, window: &str| {
+        prom.query(&format!(
+            "slo:sli_error:ratio_rate{window}{{sloth_slo=\"{slo}\"}}"
+        ))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (a, l) = loop {
+        let (a, l) = (
+            sli("course-page-availability", "1h"),
+            sli("course-page-latency", "1h"),
+        );
+        if let (Some(a), Some(l)) = (a, l) {
+            if (a - availability_bad).abs() < 0.005 && (l - latency_bad).abs() < 0.005 {
+                break (a, l);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recorded ratios: availability {a:?} (want {availability_bad}), latency {l:?} (want {latency_bad})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("recorded period error ratios: availability {a:.4}, latency {l:.4}");
+    let five = sli("course-page-availability", "5m").expect("the 5m ratio");
+    assert!((five - availability_bad).abs() < 0.005, "5m: {five}");
+    let budget = prom
+        .query("slo:period_error_budget_remaining:ratio{sloth_slo=\"course-page-availability\"}")
+        .expect("budget remaining");
+    assert!(
+        (budget - (1.0 - availability_bad / 0.1)).abs() < 0.05,
+        "budget remaining {budget}"
+    );
+
+    let report = run_slogate(&[
+        "slo",
+        "report",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--prometheus",
+        &format!("http://127.0.0.1:{}", prom.port),
+        "--json",
+    ]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let slo = |name: &str| {
+        report["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["slo"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {report}"))
+    };
+    let avail = slo("course-page-availability");
+    assert!(
+        (avail["sli"].as_f64().unwrap() - (1.0 - availability_bad)).abs() < 0.005,
+        "{avail}"
+    );
+    assert!(
+        (avail["budget_remaining"].as_f64().unwrap() - (1.0 - availability_bad / 0.1)).abs() < 0.05,
+        "{avail}"
+    );
+    let lat = slo("course-page-latency");
+    assert!(
+        (lat["sli"].as_f64().unwrap() - (1.0 - latency_bad)).abs() < 0.005,
+        "{lat}"
+    );
+    let table = run_slogate(&[
+        "slo",
+        "report",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--prometheus",
+        &format!("http://127.0.0.1:{}", prom.port),
+    ]);
+    let row = |slo: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(slo))
+            .unwrap_or_else(|| panic!("{slo} in {table}"))
+            .to_string()
+    };
+    let avail_row = row("rails/course-page-availability");
+    assert!(
+        avail_row.contains("80.000%")
+            && avail_row.contains("-100.0%")
+            && avail_row.contains("2.00"),
+        "{avail_row}"
+    );
+    assert!(
+        row("rails/course-page-latency").contains("87.500%"),
+        "{table}"
+    );
+}
