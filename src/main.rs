@@ -27,6 +27,8 @@ enum Command {
     Check(CheckArgs),
     /// SLOs as code: validate specs, generate Prometheus rules and Grafana dashboards, report.
     Slo(slogate_slo::SloArgs),
+    /// Background job SLIs: follow Sidekiq's JSON log and watch its Redis queues.
+    Jobs(slogate_jobs::JobsArgs),
 }
 
 #[derive(Args)]
@@ -80,6 +82,9 @@ struct CheckArgs {
     /// Also validate this SLO spec against the configured histogram buckets.
     #[arg(long, value_name = "FILE")]
     slo: Option<PathBuf>,
+    /// Also validate this `slogate jobs` configuration.
+    #[arg(long, value_name = "FILE")]
+    jobs: Option<PathBuf>,
 }
 
 fn init_logging() {
@@ -129,6 +134,10 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         slogate_slo::load_spec(spec, &config.metrics.buckets)?;
         checked.push(spec.display().to_string());
     }
+    if let Some(jobs) = &args.jobs {
+        slogate_jobs::check_config(jobs)?;
+        checked.push(jobs.display().to_string());
+    }
     println!("ok: {}", checked.join(", "));
     Ok(())
 }
@@ -140,13 +149,15 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Slo(args) => slogate_slo::run(&args),
+        Command::Jobs(args) => slogate_jobs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slogate: {e:#}");
             let usage = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<slogate_slo::SpecError>().is_some();
+                || e.downcast_ref::<slogate_slo::SpecError>().is_some()
+                || e.downcast_ref::<slogate_jobs::ConfigError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

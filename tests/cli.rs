@@ -113,3 +113,30 @@ fn usage_errors_exit_2() {
         assert!(text.contains(sub), "{text}");
     }
 }
+
+#[test]
+fn jobs_configuration_is_checked_too() {
+    let (code, text) = slogate(&[
+        "check",
+        "--config",
+        root().join("proxy-config/slogate.yaml").to_str().unwrap(),
+        "--jobs",
+        root().join("proxy-config/jobs.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("jobs.yaml");
+    std::fs::write(&bad, "redis:\n  urll: redis://x\n").unwrap();
+    let (code, text) = slogate(&["check", "--jobs", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("redis.urll"), "{text}");
+}
+
+#[test]
+fn the_slo_tooling_knows_the_job_histogram() {
+    assert_eq!(
+        slogate_slo::DEFAULT_JOB_BUCKETS.as_slice(),
+        slogate_jobs::DEFAULT_JOB_BUCKETS
+    );
+    assert_eq!(slogate_slo::DEFAULT_BUCKETS, slogate_core::DEFAULT_BUCKETS);
+}

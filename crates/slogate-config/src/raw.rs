@@ -419,9 +419,7 @@ pub struct RawMetrics {
 impl Default for RawMetrics {
     fn default() -> Self {
         RawMetrics {
-            buckets: vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ],
+            buckets: slogate_core::DEFAULT_BUCKETS.to_vec(),
             max_operations: 1000,
             max_error_codes: 100,
             operation_allowlist: None,

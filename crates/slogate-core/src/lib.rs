@@ -50,4 +50,4 @@ pub mod request;
 pub mod response;
 pub mod route;
 
-pub use outcome::{sentinel, Kind, OperationType, Outcome};
+pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS};

@@ -110,3 +110,9 @@ pub mod sentinel {
     /// An error entry without `extensions.code`.
     pub const NO_CODE: &str = "(none)";
 }
+
+/// The default latency histogram buckets (seconds) of `slogate_request_duration_seconds`. SLO
+/// latency thresholds must be one of the buckets in use.
+pub const DEFAULT_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];

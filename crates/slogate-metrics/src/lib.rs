@@ -38,9 +38,7 @@ use prometheus::{
 use slogate_core::{Kind, OperationType, Outcome};
 
 /// The default latency buckets (seconds). SLO latency thresholds must be one of the buckets.
-pub const DEFAULT_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub const DEFAULT_BUCKETS: &[f64] = &slogate_core::DEFAULT_BUCKETS;
 
 /// Labels of one observation of `slogate_requests_total` and its histogram.
 #[derive(Clone, Copy, Debug)]

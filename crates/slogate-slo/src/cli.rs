@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use crate::dashboard::generate_dashboard;
 use crate::report::{build_report, render_table, Prometheus};
 use crate::rules::generate_rules;
-use crate::spec::load_spec;
+use crate::spec::load_spec_with_job_buckets;
 use crate::Spec;
 
 /// Service level objectives: validate the spec, generate Prometheus rules
@@ -85,6 +85,15 @@ pub struct SpecArgs {
         default_value = "0.005,0.01,0.025,0.05,0.1,0.2,0.25,0.3,0.5,1,2.5,5,10"
     )]
     pub buckets: Vec<f64>,
+    /// The job histogram's bucket boundaries in seconds, against which job latency
+    /// thresholds are checked; pass the list if `slogate jobs`' config changes it.
+    #[arg(
+        long,
+        value_name = "SECONDS,...",
+        value_delimiter = ',',
+        default_value = "0.005,0.01,0.025,0.05,0.1,0.2,0.25,0.3,0.5,1,2.5,5,10,30,60,120,300,600,1800,3600"
+    )]
+    pub job_buckets: Vec<f64>,
 }
 
 /// Where to write generated output.
@@ -97,7 +106,11 @@ pub struct OutputArgs {
 
 impl SpecArgs {
     fn load(&self) -> anyhow::Result<Spec> {
-        Ok(load_spec(&self.spec, &self.buckets)?)
+        Ok(load_spec_with_job_buckets(
+            &self.spec,
+            &self.buckets,
+            &self.job_buckets,
+        )?)
     }
 }
 

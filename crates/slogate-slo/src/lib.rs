@@ -107,4 +107,7 @@ pub use dashboard::generate_dashboard;
 pub use error::{Issue, SpecError};
 pub use model::{Slo, Spec};
 pub use rules::generate_rules;
-pub use spec::{load_spec, parse_spec, DEFAULT_BUCKETS};
+pub use spec::{
+    load_spec, load_spec_with_job_buckets, parse_spec, parse_spec_with_job_buckets,
+    DEFAULT_BUCKETS, DEFAULT_JOB_BUCKETS,
+};

@@ -20,6 +20,13 @@ pub const DEFAULT_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The histogram buckets `slogate jobs` uses unless its config says otherwise: the request
+/// buckets, then minutes to an hour (jobs take longer than requests).
+pub const DEFAULT_JOB_BUCKETS: [f64; 20] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// How long an SLO's metrics may be missing before `SLOMetricsAbsent` fires.
 pub const DEFAULT_ABSENT_FOR: PromDuration = PromDuration::from_secs(600);
 
@@ -46,16 +53,39 @@ const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"
 /// `buckets` are the latency histogram's bucket boundaries in seconds (see
 /// [`DEFAULT_BUCKETS`]); every latency threshold must be one of them.
 pub fn load_spec(path: impl AsRef<Path>, buckets: &[f64]) -> Result<Spec, SpecError> {
+    load_spec_with_job_buckets(path, buckets, &DEFAULT_JOB_BUCKETS)
+}
+
+/// Like [`load_spec`], with the job histogram's buckets (`slogate jobs`' `buckets`), against
+/// which job latency thresholds are checked.
+pub fn load_spec_with_job_buckets(
+    path: impl AsRef<Path>,
+    buckets: &[f64],
+    job_buckets: &[f64],
+) -> Result<Spec, SpecError> {
     let path = path.as_ref();
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| SpecError::single(&source, format!("cannot read the spec: {e}")))?;
-    parse_spec(&source, &text, buckets)
+    parse_spec_with_job_buckets(&source, &text, buckets, job_buckets)
 }
 
 /// Validates spec text; `source` names the file in messages.
 pub fn parse_spec(source: &str, text: &str, buckets: &[f64]) -> Result<Spec, SpecError> {
-    let buckets = bucket_decimals(source, buckets)?;
+    parse_spec_with_job_buckets(source, text, buckets, &DEFAULT_JOB_BUCKETS)
+}
+
+/// Like [`parse_spec`], with the job histogram's buckets.
+pub fn parse_spec_with_job_buckets(
+    source: &str,
+    text: &str,
+    buckets: &[f64],
+    job_buckets: &[f64],
+) -> Result<Spec, SpecError> {
+    let buckets = Buckets {
+        requests: bucket_decimals(source, buckets)?,
+        jobs: bucket_decimals(source, job_buckets)?,
+    };
     let docs = yaml_documents(source, text)?;
     let mut issues = Vec::new();
     let slos = if docs.iter().any(openslo::is_openslo) {
@@ -90,6 +120,12 @@ pub fn parse_spec(source: &str, text: &str, buckets: &[f64]) -> Result<Spec, Spe
             issues,
         })
     }
+}
+
+/// Bucket boundaries of the request and job histograms.
+struct Buckets {
+    requests: Vec<Decimal>,
+    jobs: Vec<Decimal>,
 }
 
 fn bucket_decimals(source: &str, buckets: &[f64]) -> Result<Vec<Decimal>, SpecError> {
@@ -185,7 +221,7 @@ struct RawAlerting {
     absent_for: Option<String>,
 }
 
-fn parse_native(doc: &Value, buckets: &[Decimal], issues: &mut Vec<Issue>) -> Vec<Slo> {
+fn parse_native(doc: &Value, buckets: &Buckets, issues: &mut Vec<Issue>) -> Vec<Slo> {
     let file: RawFile = match serde_path_to_error::deserialize(doc.clone()) {
         Ok(file) => file,
         Err(err) => {
@@ -254,7 +290,7 @@ fn validate_slo(
     raw: RawSlo,
     position: &str,
     default_service: Option<&str>,
-    buckets: &[Decimal],
+    buckets: &Buckets,
     issues: &mut Issues<'_>,
 ) -> Vec<Slo> {
     let before = issues.count();
@@ -368,7 +404,7 @@ fn validate_objectives(
     availability: Option<RawAvailability>,
     latency: Option<RawLatency>,
     source: Option<Source>,
-    buckets: &[Decimal],
+    buckets: &Buckets,
     issues: &mut Issues<'_>,
 ) -> Vec<RawObjective> {
     let mut objectives = Vec::new();
@@ -385,7 +421,11 @@ fn validate_objectives(
     }
     if let Some(latency) = latency {
         let target = parse_target(issues, "latency.target", latency.target);
-        let threshold = parse_latency_threshold(issues, latency.threshold, buckets);
+        let (list, flag) = match source {
+            Some(Source::Jobs(_)) => (&buckets.jobs, "--job-buckets to match the jobs config"),
+            _ => (&buckets.requests, "--buckets to match the proxy config"),
+        };
+        let threshold = parse_latency_threshold(issues, latency.threshold, list, flag);
         let histogram = parse_histogram(issues, latency.histogram.as_deref(), source);
         if let (Some(target), Some(threshold), Some(histogram)) = (target, threshold, histogram) {
             objectives.push(("latency", target, Some((threshold, histogram))));
@@ -717,6 +757,7 @@ fn parse_latency_threshold(
     issues: &mut Issues<'_>,
     value: Option<Value>,
     buckets: &[Decimal],
+    flag: &str,
 ) -> Option<Decimal> {
     let field = "latency.threshold";
     let Some(value) = value else {
@@ -746,7 +787,7 @@ fn parse_latency_threshold(
         issues.push(
             field,
             format!(
-                "{threshold}s is not a histogram bucket boundary; buckets are {} (seconds; pass --buckets to match the proxy config)",
+                "{threshold}s is not a histogram bucket boundary; buckets are {} (seconds; pass {flag})",
                 list.join(", ")
             ),
         );

@@ -401,3 +401,26 @@ fn the_shipped_examples_are_valid() {
         assert!(!spec.slos.is_empty(), "{file}");
     }
 }
+
+#[test]
+fn job_latency_thresholds_are_checked_against_the_job_buckets() {
+    let job = |threshold: &str| {
+        spec_with(&format!(
+            "  - name: receipts\n    description: Receipts go out.\n    owner: team-payments\n    cuj: Buyer pays\n    period: 28d\n    operations:\n      - job: SendReceiptJob\n    latency:\n      threshold: {threshold}\n      target: 99\n"
+        ))
+    };
+    // Five minutes is a job bucket, not a request one.
+    parse_spec(FILE, &job("300s"), &DEFAULT_BUCKETS).unwrap();
+    let e = error(&job("420s")).to_string();
+    assert!(
+        e.contains("latency.threshold: 420s is not a histogram bucket boundary"),
+        "{e}"
+    );
+    assert!(e.contains("3600 (seconds; pass --job-buckets"), "{e}");
+    let request = CHECKOUT.replace("300ms", "300s");
+    let e = error(&spec_with(&request)).to_string();
+    assert!(
+        e.contains("(seconds; pass --buckets to match the proxy config)"),
+        "{e}"
+    );
+}
