@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::HeaderValue;
 use pingora_error::Result;
 use pingora_http::RequestHeader;
 use slogate_config::Cidr;
@@ -59,7 +60,7 @@ pub struct Arrival<'a> {
     /// The client.
     pub client: &'a Client,
     /// `https` or `http`.
-    pub scheme: &'a str,
+    pub scheme: &'static str,
     /// The port the request arrived on.
     pub port: Option<u16>,
 }
@@ -84,56 +85,85 @@ fn host_without_port(host: &str) -> String {
 
 /// Sets `X-Real-IP`, `X-Forwarded-For`, `-Proto`, `-Host`, `-Port` and `X-Request-Start`,
 /// and removes `Proxy` (httpoxy). `Host` is passed as the client sent it (nginx `$http_host`).
+///
+/// This runs for every request, so it allocates only for values it must format (the peer
+/// address, the time) and touches headers the request does not have only to add them.
 pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> Result<()> {
     let client = arrival.client;
-    let text = |req: &RequestHeader, name: &str| {
-        req.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+    let keep = |req: &RequestHeader, name: &str| client.trusted && req.headers.contains_key(name);
+    let peer = client.peer.map(|p| HeaderValue::from_str(&p.to_string()));
+    let peer = match peer {
+        Some(Ok(v)) => Some(v),
+        _ => None,
     };
-    let peer = client.peer.map(|p| p.to_string());
-    let xff = match (client.trusted, text(req, "x-forwarded-for"), &peer) {
-        (true, Some(prior), Some(p)) => Some(format!("{prior}, {p}")),
-        (_, _, Some(p)) => Some(p.clone()),
-        (true, Some(prior), None) => Some(prior),
-        (_, _, None) => None,
+    let prior = if client.trusted {
+        req.headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+    } else {
+        None
+    };
+    let xff = match (prior, &peer) {
+        (Some(prior), Some(p)) => {
+            HeaderValue::from_str(&format!("{prior}, {}", p.to_str().unwrap_or(""))).ok()
+        }
+        (None, Some(p)) => Some(p.clone()),
+        (Some(_), None) => None, // keep the trusted chain as it is
+        (None, None) => None,
     };
     match xff {
         Some(v) => req.insert_header("x-forwarded-for", v)?,
-        None => {
-            req.remove_header("x-forwarded-for");
-        }
+        None if !keep(req, "x-forwarded-for") => remove(req, "x-forwarded-for"),
+        None => {}
     }
-    match client.ip {
-        Some(ip) => req.insert_header("x-real-ip", ip.to_string())?,
-        None => {
-            req.remove_header("x-real-ip");
-        }
+    let real_ip = if client.ip == client.peer {
+        peer
+    } else {
+        client
+            .ip
+            .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok())
+    };
+    match real_ip {
+        Some(v) => req.insert_header("x-real-ip", v)?,
+        None => remove(req, "x-real-ip"),
     }
-    let keep = |req: &RequestHeader, name: &str| client.trusted && req.headers.contains_key(name);
     if !keep(req, "x-forwarded-proto") {
-        req.insert_header("x-forwarded-proto", arrival.scheme)?;
+        req.insert_header(
+            "x-forwarded-proto",
+            HeaderValue::from_static(arrival.scheme),
+        )?;
     }
     if !keep(req, "x-forwarded-host") {
-        match text(req, "host").or_else(|| req.uri.host().map(str::to_string)) {
-            Some(h) => req.insert_header("x-forwarded-host", host_without_port(&h))?,
-            None => {
-                req.remove_header("x-forwarded-host");
+        let host = req.headers.get("host").cloned();
+        match host {
+            Some(h) => {
+                let bare = h.to_str().map(host_without_port).unwrap_or_default();
+                let value = if h.as_bytes() == bare.as_bytes() {
+                    h
+                } else {
+                    HeaderValue::from_str(&bare).unwrap_or(h)
+                };
+                req.insert_header("x-forwarded-host", value)?;
             }
+            None => remove(req, "x-forwarded-host"),
         }
     }
     if !keep(req, "x-forwarded-port") {
         match arrival.port {
-            Some(p) => req.insert_header("x-forwarded-port", p.to_string())?,
-            None => {
-                req.remove_header("x-forwarded-port");
-            }
+            Some(p) => req.insert_header("x-forwarded-port", HeaderValue::from(p))?,
+            None => remove(req, "x-forwarded-port"),
         }
     }
-    req.remove_header("proxy");
+    remove(req, "proxy");
     req.insert_header("x-request-start", request_start(SystemTime::now()))?;
     Ok(())
+}
+
+/// Removes a header only if present (removal rebuilds pingora's case map otherwise too).
+fn remove(req: &mut RequestHeader, name: &str) {
+    if req.headers.contains_key(name) {
+        req.remove_header(name);
+    }
 }
 
 /// nginx's `t=${msec}`: seconds since the epoch with milliseconds, as APMs read it for

@@ -70,6 +70,8 @@ pub struct RequestCtx {
     backend: Option<usize>,
     connect_attempts: usize,
     request_id: String,
+    /// The id was made by slogate (the request had none, or an unusable one).
+    request_id_generated: bool,
     bytes_received: usize,
     client: Option<Client>,
     tls: bool,
@@ -116,6 +118,7 @@ impl ProxyHttp for SlogateProxy {
             backend: None,
             connect_attempts: 0,
             request_id: String::new(),
+            request_id_generated: false,
             bytes_received: 0,
             client: None,
             tls: false,
@@ -265,12 +268,15 @@ impl ProxyHttp for SlogateProxy {
                 .map(|a| a.port()),
         };
         forwarded::set_upstream_headers(upstream_request, &arrival)?;
-        upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if ctx.request_id_generated {
+            upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        }
         match &self.rt.accel_mapping {
             Some(mapping) => upstream_request.insert_header("x-accel-mapping", mapping.as_str())?,
-            None => {
+            None if upstream_request.headers.contains_key("x-accel-mapping") => {
                 upstream_request.remove_header("x-accel-mapping");
             }
+            None => {}
         }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
@@ -315,8 +321,11 @@ impl ProxyHttp for SlogateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
-        upstream_response.remove_header("x-accel-redirect");
-        upstream_response.remove_header("x-sendfile");
+        for internal in ["x-accel-redirect", "x-sendfile"] {
+            if upstream_response.headers.contains_key(internal) {
+                upstream_response.remove_header(internal);
+            }
+        }
         if let Some(hsts) = self.hsts(ctx) {
             upstream_response.insert_header("strict-transport-security", hsts)?;
         }

@@ -204,5 +204,8 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
         upstream = %rt.config.upstream.name,
         "slogate starting"
     );
-    server.run_forever()
+    server.run(pingora_core::server::RunArgs::default());
+    // Services have finished: write the last access log lines before the process ends.
+    rt.access_log.flush();
+    std::process::exit(0)
 }
