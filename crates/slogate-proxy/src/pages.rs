@@ -61,16 +61,18 @@ impl Pages {
         }
     }
 
-    /// The page for an error status: `<code>.html`, else `500.html` for any 5xx.
+    /// The page for an error status: `<code>.html`; else, for the gateway errors (502, 503,
+    /// 504), `502.html`; else `500.html` for any 5xx (as Rails apps' nginx `error_page` does).
     pub fn error_page(&self, code: u16) -> Option<&Bytes> {
-        let exact = self.error_pages.iter().find(|(c, _)| *c == code);
-        let fallback = || {
-            (500..600)
-                .contains(&code)
-                .then(|| self.error_pages.iter().find(|(c, _)| *c == 500))
-                .flatten()
+        let page = |c: u16| {
+            self.error_pages
+                .iter()
+                .find(|(p, _)| *p == c)
+                .map(|(_, b)| b)
         };
-        exact.or_else(fallback).map(|(_, b)| b)
+        page(code)
+            .or_else(|| matches!(code, 503 | 504).then(|| page(502)).flatten())
+            .or_else(|| (500..600).contains(&code).then(|| page(500)).flatten())
     }
 
     /// Turns the admin switch on or off.

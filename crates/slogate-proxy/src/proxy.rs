@@ -272,11 +272,18 @@ impl ProxyHttp for SlogateProxy {
             upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
         }
         match &self.rt.accel_mapping {
-            Some(mapping) => upstream_request.insert_header("x-accel-mapping", mapping.as_str())?,
-            None if upstream_request.headers.contains_key("x-accel-mapping") => {
-                upstream_request.remove_header("x-accel-mapping");
+            Some(mapping) => {
+                // Rack::Sendfile reads both (newer Racks only the mapping).
+                upstream_request.insert_header("x-sendfile-type", "X-Accel-Redirect")?;
+                upstream_request.insert_header("x-accel-mapping", mapping.as_str())?;
             }
-            None => {}
+            None => {
+                for name in ["x-accel-mapping", "x-sendfile-type"] {
+                    if upstream_request.headers.contains_key(name) {
+                        upstream_request.remove_header(name);
+                    }
+                }
+            }
         }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
