@@ -29,6 +29,13 @@ enum Command {
     Slo(slogate_slo::SloArgs),
     /// Background job SLIs: follow Sidekiq's JSON log and watch its Redis queues.
     Jobs(slogate_jobs::JobsArgs),
+    /// A mock Rails GraphQL upstream that answers as a scenario says (ground truth at
+    /// /__mock/stats).
+    MockUpstream(slogate_harness::MockArgs),
+    /// Load slogate from a scenario; check client, proxy and upstream agree (exit 1 if not).
+    Loadtest(slogate_harness::LoadtestArgs),
+    /// One command: a mock upstream, slogate in front, an incident, the SLI table.
+    Demo(slogate_harness::DemoArgs),
 }
 
 #[derive(Args)]
@@ -150,6 +157,9 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Slo(args) => slogate_slo::run(&args),
         Command::Jobs(args) => slogate_jobs::run(&args),
+        Command::MockUpstream(args) => slogate_harness::run_mock(&args),
+        Command::Loadtest(args) => slogate_harness::run_loadtest(&args),
+        Command::Demo(args) => slogate_harness::run_demo(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +167,8 @@ fn main() -> ExitCode {
             eprintln!("slogate: {e:#}");
             let usage = e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<slogate_slo::SpecError>().is_some()
-                || e.downcast_ref::<slogate_jobs::ConfigError>().is_some();
+                || e.downcast_ref::<slogate_jobs::ConfigError>().is_some()
+                || e.downcast_ref::<slogate_harness::ScenarioError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
