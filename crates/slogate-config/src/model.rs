@@ -754,7 +754,7 @@ fn validate_static(c: &mut Checker, raw: &RawConfig, base: &Path) -> StaticSetti
             (prefix.clone(), directory(c, &key, base, dir))
         })
         .collect();
-    internal.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    internal.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
     StaticSettings {
         root,
         immutable: s.immutable.clone(),

@@ -83,6 +83,15 @@ fn host_without_port(host: &str) -> String {
     bare.to_ascii_lowercase()
 }
 
+// Names as nginx configurations write them. pingora keeps a header's case as given, and a
+// `&'static str` is its cheapest name form (a `HeaderName` is title-cased into a new buffer).
+const X_FORWARDED_FOR: &str = "X-Forwarded-For";
+const X_REAL_IP: &str = "X-Real-IP";
+const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
+const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
+const X_FORWARDED_PORT: &str = "X-Forwarded-Port";
+const X_REQUEST_START: &str = "X-Request-Start";
+
 /// Sets `X-Real-IP`, `X-Forwarded-For`, `-Proto`, `-Host`, `-Port` and `X-Request-Start`,
 /// and removes `Proxy` (httpoxy). `Host` is passed as the client sent it (nginx `$http_host`).
 ///
@@ -112,7 +121,7 @@ pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> R
         (None, None) => None,
     };
     match xff {
-        Some(v) => req.insert_header("x-forwarded-for", v)?,
+        Some(v) => req.insert_header(X_FORWARDED_FOR, v)?,
         None if !keep(req, "x-forwarded-for") => remove(req, "x-forwarded-for"),
         None => {}
     }
@@ -124,14 +133,11 @@ pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> R
             .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok())
     };
     match real_ip {
-        Some(v) => req.insert_header("x-real-ip", v)?,
+        Some(v) => req.insert_header(X_REAL_IP, v)?,
         None => remove(req, "x-real-ip"),
     }
     if !keep(req, "x-forwarded-proto") {
-        req.insert_header(
-            "x-forwarded-proto",
-            HeaderValue::from_static(arrival.scheme),
-        )?;
+        req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.scheme))?;
     }
     if !keep(req, "x-forwarded-host") {
         let host = req.headers.get("host").cloned();
@@ -143,19 +149,19 @@ pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> R
                 } else {
                     HeaderValue::from_str(&bare).unwrap_or(h)
                 };
-                req.insert_header("x-forwarded-host", value)?;
+                req.insert_header(X_FORWARDED_HOST, value)?;
             }
             None => remove(req, "x-forwarded-host"),
         }
     }
     if !keep(req, "x-forwarded-port") {
         match arrival.port {
-            Some(p) => req.insert_header("x-forwarded-port", HeaderValue::from(p))?,
+            Some(p) => req.insert_header(X_FORWARDED_PORT, HeaderValue::from(p))?,
             None => remove(req, "x-forwarded-port"),
         }
     }
     remove(req, "proxy");
-    req.insert_header("x-request-start", request_start(SystemTime::now()))?;
+    req.insert_header(X_REQUEST_START, request_start(SystemTime::now()))?;
     Ok(())
 }
 

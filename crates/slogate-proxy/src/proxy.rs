@@ -25,6 +25,8 @@ use crate::request_id;
 use crate::runtime::Runtime;
 use crate::static_files::{self, FoundFile};
 
+const X_REQUEST_ID: &str = "X-Request-Id";
+
 /// The error kind that turns an `X-Accel-Redirect` answer into a file served by slogate.
 const SENDFILE: ErrorType = ErrorType::Custom("slogate sendfile");
 
@@ -269,7 +271,7 @@ impl ProxyHttp for SlogateProxy {
         };
         forwarded::set_upstream_headers(upstream_request, &arrival)?;
         if ctx.request_id_generated {
-            upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+            upstream_request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
         }
         match &self.rt.accel_mapping {
             Some(mapping) => {
@@ -327,7 +329,7 @@ impl ProxyHttp for SlogateProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        upstream_response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
         for internal in ["x-accel-redirect", "x-sendfile"] {
             if upstream_response.headers.contains_key(internal) {
                 upstream_response.remove_header(internal);
@@ -724,7 +726,7 @@ impl SlogateProxy {
                     .to_ascii_lowercase()
             })
             .unwrap_or_default();
-        settings.types.iter().any(|t| *t == mime) && len.is_none_or(|l| l >= settings.min_size)
+        settings.types.contains(&mime) && len.is_none_or(|l| l >= settings.min_size)
     }
 
     /// The same decision for a file slogate serves itself.

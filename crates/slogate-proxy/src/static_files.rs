@@ -129,7 +129,7 @@ fn accepts(accept_encoding: &str, coding: &str) -> bool {
         let q_zero = it.any(|p| {
             let p = p.trim();
             p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f32>().map_or(false, |q| q == 0.0))
+                .is_some_and(|q| q.trim().parse::<f32>() == Ok(0.0))
         });
         name.eq_ignore_ascii_case(coding) && !q_zero
     })
