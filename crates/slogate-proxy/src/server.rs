@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use http::Response;
 use pingora_core::apps::http_app::{HttpServer, ServeHttp};
 use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::listeners::ListenerConfig;
 use pingora_core::protocols::http::ServerSession;
+use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -154,7 +156,11 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
             if tls.http2 {
                 settings.enable_h2();
             }
-            proxy.add_tls_with_settings(addr, None, settings);
+            proxy.add_listener(
+                ListenerConfig::tcp(addr.as_str())
+                    .tls(settings)
+                    .l4_buffer(tls_buffers()),
+            );
         }
     }
     let redirect = tls.filter(|t| t.redirect_http);
@@ -177,8 +183,11 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
         match (address, redirector.as_mut()) {
             (Address::Tcp(a), Some(r)) => r.add_tcp(a),
             (Address::Unix(p), Some(r)) => r.add_uds(&p.to_string_lossy(), None),
-            (Address::Tcp(a), None) => proxy.add_tcp(a),
-            (Address::Unix(p), None) => proxy.add_uds(&p.to_string_lossy(), None),
+            (Address::Tcp(a), None) => {
+                proxy.add_listener(ListenerConfig::tcp(a.as_str()).l4_buffer(plain_buffers()))
+            }
+            (Address::Unix(p), None) => proxy
+                .add_listener(ListenerConfig::uds(p.to_string_lossy()).l4_buffer(plain_buffers())),
         }
     }
     let mut admin = Service::new(
@@ -209,3 +218,25 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     rt.access_log.flush();
     std::process::exit(0)
 }
+
+/// Client connections: no read buffer, an 8 KiB write buffer.
+///
+/// pingora's default puts a 64 KiB read buffer in front of every accepted socket and keeps
+/// it for the connection's life, though pingora reads the request head into its own 4 KiB
+/// buffer and bodies into a per-request one, so the layer only adds a copy and, for 10k
+/// idle keep-alive connections, hundreds of MiB. Its default write buffer is one TCP segment
+/// (1,460 bytes): a response head plus a small body overflows it and goes out in two
+/// `send`s. pingora buffers a Content-Length body until it is complete (chunked and
+/// close-delimited bodies are flushed per chunk, so streams are not delayed), so with 8 KiB
+/// the head and a typical small JSON answer leave in one `send`.
+fn plain_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(0, DOWNSTREAM_WRITE_BUFFER)
+}
+
+/// Under TLS the socket is read by rustls, a record (at most ~16 KiB) at a time; a buffer of
+/// one record keeps those reads to one syscall each without pingora's 64 KiB per connection.
+fn tls_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(16 * 1024, DOWNSTREAM_WRITE_BUFFER)
+}
+
+const DOWNSTREAM_WRITE_BUFFER: usize = 8 * 1024;
