@@ -38,6 +38,33 @@ fn response_body(errors: bool) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// A ~200 KB list response shaped like benches/scaling/gen_bodies.py's: nested objects with
+/// short strings, numbers, booleans, arrays; one escaped string per item.
+fn large_response_body() -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut size = 0;
+    let mut i = 0;
+    while size < 200 * 1024 {
+        let item = format!(
+            r#"{{"id":"I{i:07}","title":"Lesson {i}: ownership and borrowing in \"practice\"","minutes":{},"position":{i},"kind":"VIDEO","completed":{},"preview":false,"rating":4.{},"tags":["rust","rails","graphql"],"instructor":{{"id":"U{}","name":"Ada Lovelace","avatarUrl":"https://cdn.example.com/avatars/u{}-64.png"}},"completedAt":null}}"#,
+            5 + i % 20,
+            i % 3 != 0,
+            i % 10,
+            i % 97,
+            i % 97
+        );
+        size += item.len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    let body = format!(
+        r#"{{"data":{{"items":[{}],"pageInfo":{{"hasNextPage":false,"endCursor":null}}}}}}"#,
+        items.join(",")
+    );
+    serde_json::from_str::<serde_json::Value>(&body).expect("valid JSON");
+    body.into_bytes()
+}
+
 fn classify(policy: &ClassificationPolicy, body: &[u8]) -> bool {
     let mut r = policy.inspect(ResponseHead {
         status: 200,
@@ -91,6 +118,14 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("classify_2kb_with_errors", |b| {
         b.iter(|| classify(&policy, black_box(&err)))
+    });
+    g.finish();
+
+    let large = large_response_body();
+    let mut g = c.benchmark_group("response_large");
+    g.throughput(Throughput::Bytes(large.len() as u64));
+    g.bench_function("classify_200kb_success", |b| {
+        b.iter(|| classify(&policy, black_box(&large)))
     });
     g.finish();
 
