@@ -243,6 +243,132 @@ fn cross_word(x: u64, depth: u32, in_string: bool) -> Option<(u32, bool)> {
     Some((depth + count_flags(opens) - closes, still_inside))
 }
 
+/// The state of a skipped value carried from one 64-byte block to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SkipState {
+    depth: u32,
+    in_string: bool,
+    /// The next byte is escaped (the block ended inside a string on an odd run of backslashes).
+    escaped: bool,
+}
+
+/// The high bits of a word's flagged bytes (see [`equal_bytes`]) packed into eight bits,
+/// byte `k` to bit `k`: the multiply gathers the eight flags in the top byte.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn pack_flags(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Bit masks of a 64-byte block (bit `k` for byte `k`): quotes, backslashes, `{`/`[`, `}`/`]`.
+/// SSE2 (always present on x86-64): sixteen bytes per compare, the flags gathered by
+/// `pmovmskb`. The words are loaded with safe code; the compiler folds them into one load.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn masks_of(block: &[u8]) -> [u64; 4] {
+    // SAFETY: `block_masks` only needs SSE2, which this build enables (the cfg above; it is
+    // part of the x86-64 baseline). It reads the block through safe slice indexing.
+    unsafe { block_masks(block) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn block_masks(block: &[u8]) -> [u64; 4] {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+    };
+    let mut masks = [0u64; 4];
+    for lane in 0..4 {
+        let lo = word(block, lane * 16) as i64;
+        let hi = word(block, lane * 16 + 8) as i64;
+        let v = _mm_set_epi64x(hi, lo);
+        let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let shift = lane * 16;
+        let q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)));
+        let b = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)));
+        let o = _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8)));
+        let c = _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8)));
+        masks[0] |= u64::from(q as u16) << shift;
+        masks[1] |= u64::from(b as u16) << shift;
+        masks[2] |= u64::from(o as u16) << shift;
+        masks[3] |= u64::from(c as u16) << shift;
+    }
+    masks
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn masks_of(block: &[u8]) -> [u64; 4] {
+    block_masks_swar(block)
+}
+
+/// The same masks a word at a time, for other architectures (and compared with the SSE2
+/// version by the tests).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn block_masks_swar(block: &[u8]) -> [u64; 4] {
+    let mut masks = [0u64; 4];
+    for k in 0..8 {
+        let x = word(block, k * 8);
+        let folded = x | (0x20 * LO);
+        let shift = k * 8;
+        masks[0] |= pack_flags(equal_bytes(x, b'"')) << shift;
+        masks[1] |= pack_flags(equal_bytes(x, b'\\')) << shift;
+        masks[2] |= pack_flags(equal_bytes(folded, b'{')) << shift;
+        masks[3] |= pack_flags(equal_bytes(folded, b'}')) << shift;
+    }
+    masks
+}
+
+/// Crosses 64 bytes of a skipped value at once, the way simdjson finds string boundaries:
+/// bit masks of quotes, backslashes and brackets; the escaped bytes from the runs of
+/// backslashes; a prefix XOR over the unescaped quotes gives the bytes inside strings; the
+/// brackets outside them change the depth. `None` when the block may close the value, or
+/// holds a backslash outside a string (invalid JSON: the byte loop decides), so the caller
+/// crosses it byte by byte with exactly the same result.
+#[inline]
+fn cross_block(block: &[u8], state: SkipState) -> Option<SkipState> {
+    debug_assert!(block.len() >= 64);
+    let [quotes, backslashes, opens, closes] = masks_of(block);
+    let prev_escaped = u64::from(state.escaped);
+    let (escaped, next_escaped) = if backslashes == 0 {
+        (prev_escaped, false)
+    } else {
+        // simdjson's escape scanner: a byte is escaped when an odd run of backslashes
+        // precedes it (a backslash escaped by the previous block starts no run).
+        const EVEN: u64 = 0x5555_5555_5555_5555;
+        let starts = backslashes & !prev_escaped;
+        let follows = (starts << 1) | prev_escaped;
+        let odd_starts = starts & !EVEN & !follows;
+        let (even_runs, overflow) = odd_starts.overflowing_add(starts);
+        ((EVEN ^ (even_runs << 1)) & follows, overflow)
+    };
+    let mut inside = quotes & !escaped;
+    inside ^= inside << 1;
+    inside ^= inside << 2;
+    inside ^= inside << 4;
+    inside ^= inside << 8;
+    inside ^= inside << 16;
+    inside ^= inside << 32;
+    if state.in_string {
+        inside = !inside;
+    }
+    if backslashes & !escaped & !inside != 0 {
+        return None;
+    }
+    let opens = opens & !inside;
+    let closes = (closes & !inside).count_ones();
+    if closes >= state.depth {
+        return None;
+    }
+    Some(SkipState {
+        depth: state.depth.saturating_add(opens.count_ones()) - closes,
+        in_string: inside >> 63 == 1,
+        escaped: next_escaped,
+    })
+}
+
 /// Number of flagged bytes (high bits) in a word, without relying on a popcount instruction
 /// (absent from baseline x86-64): the multiply sums the eight 0/1 bytes into the top byte.
 #[inline(always)]
@@ -635,7 +761,26 @@ impl JsonScanner {
         let mut depth = self.skip_depth;
         let mut in_string = self.skip_in_string;
         let mut escaped = self.skip_escaped;
+        // After a block that had to be crossed byte by byte, the next 64 bytes go the slow
+        // way too, so the closing block is not retried at every byte.
+        let mut slow_until = i;
         while i < n {
+            // Fastest path: 64 bytes at a time, escapes included.
+            if i >= slow_until && i + 64 <= n {
+                let state = SkipState {
+                    depth,
+                    in_string,
+                    escaped,
+                };
+                if let Some(next) = cross_block(&input[i..i + 64], state) {
+                    depth = next.depth;
+                    in_string = next.in_string;
+                    escaped = next.escaped;
+                    i += 64;
+                    continue;
+                }
+                slow_until = i + 64;
+            }
             // Fast path: eight bytes without a backslash that cannot close the skipped value
             // are crossed with word arithmetic, whatever their mix of strings and brackets.
             if !escaped && i + 8 <= n {
@@ -1141,6 +1286,145 @@ mod tests {
         }
         let long = [vec![b'a'; 1000], vec![b'\\']].concat();
         assert_eq!(find_string_special(&long, 3), 1000);
+    }
+
+    /// The byte-at-a-time semantics of a skipped value, as the slow loop of `skip` applies
+    /// them: the state after `block`, or `None` where `cross_block` must refuse (a bracket
+    /// count that may close the value, or a backslash outside a string).
+    fn walk_block(block: &[u8], state: SkipState) -> Option<SkipState> {
+        let (mut opens, mut closes) = (0u32, 0u32);
+        let (mut in_string, mut escaped) = (state.in_string, state.escaped);
+        for &b in block {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => opens += 1,
+                b'}' | b']' => closes += 1,
+                b'\\' => return None,
+                _ => {}
+            }
+        }
+        if closes >= state.depth {
+            return None;
+        }
+        Some(SkipState {
+            depth: state.depth + opens - closes,
+            in_string,
+            escaped,
+        })
+    }
+
+    #[test]
+    fn block_crossing_matches_the_byte_loop() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Runs of backslashes and quotes are what the escape arithmetic must get right; the
+        // bytes one bit away from the searched ones catch a wrong byte comparison.
+        let alphabet = [
+            b'"', b'"', b'{', b'}', b'[', b']', b'a', b' ', b'|', 0x02, 0xDB, 0xFD, 0xA2, b':',
+            b',', b'\\', b'\\', b'\\',
+        ];
+        let quotes_and_backslashes = [b'"', b'\\'];
+        let (mut some, mut escapes) = (0, 0);
+        for round in 0..200_000 {
+            let mut block = [0u8; 64];
+            // Three mixes: only quotes and backslashes; no backslash at all (long clean runs,
+            // a carried escape alone); everything.
+            for b in block.iter_mut() {
+                let r = next() as usize;
+                *b = match round % 3 {
+                    0 => quotes_and_backslashes[r % 2],
+                    1 => alphabet[r % (alphabet.len() - 3)],
+                    _ => alphabet[r % alphabet.len()],
+                };
+            }
+            let r = next();
+            let in_string = r & 1 == 1;
+            let state = SkipState {
+                depth: 1 + ((r >> 1) % 40) as u32,
+                in_string,
+                escaped: in_string && (r >> 8) & 1 == 1,
+            };
+            assert_eq!(masks_of(&block), block_masks_swar(&block), "{block:?}");
+            let want = walk_block(&block, state);
+            assert_eq!(cross_block(&block, state), want, "{block:?} {state:?}");
+            if want.is_some() {
+                some += 1;
+                escapes += usize::from(block.contains(&b'\\'));
+            }
+        }
+        // Random blocks mostly hold a backslash outside a string (refused), so count that
+        // enough were crossed, escapes included, for the comparison to mean something.
+        assert!(
+            some > 2_000 && escapes > 200,
+            "too few blocks crossed: {some} ({escapes})"
+        );
+
+        // JSON-like text: strings full of escapes (runs of backslashes, escaped quotes and
+        // brackets) between brackets, read through 64-byte windows at every offset, with the
+        // state the byte loop has at the window's start.
+        let pieces: [&[u8]; 10] = [
+            b"a",
+            b" {",
+            b"}",
+            b"\\\"",
+            b"\\\\",
+            b"\\\\\\\"",
+            b"\\n",
+            b"[x]",
+            b"\\u00e9",
+            b"\\\\\\\\",
+        ];
+        let mut text = Vec::new();
+        while text.len() < 8192 {
+            match next() % 6 {
+                0 => text.push(b'{'),
+                1 => text.push(b'['),
+                2 => text.extend_from_slice(b"],"),
+                3 => text.extend_from_slice(b"}:"),
+                _ => {
+                    text.push(b'"');
+                    for _ in 0..next() % 12 {
+                        text.extend_from_slice(pieces[(next() as usize) % pieces.len()]);
+                    }
+                    text.push(b'"');
+                }
+            }
+        }
+        let mut state = SkipState {
+            depth: 100_000,
+            in_string: false,
+            escaped: false,
+        };
+        let (mut crossed, mut with_escapes) = (0, 0);
+        for start in 0..text.len() - 64 {
+            let window = &text[start..start + 64];
+            let want = walk_block(window, state);
+            assert_eq!(cross_block(window, state), want, "{window:?} {state:?}");
+            if want.is_some() {
+                crossed += 1;
+                with_escapes += usize::from(window.contains(&b'\\'));
+            }
+            state = walk_block(&text[start..start + 1], state).expect("well formed");
+        }
+        assert!(
+            crossed > 8_000 && with_escapes > 4_000,
+            "{crossed} {with_escapes}"
+        );
     }
 
     #[test]
