@@ -1233,15 +1233,19 @@ mod tests {
         assert_eq!(unescape(br#"bad\q"#), None);
     }
 
-    #[test]
-    fn word_scanners_match_the_naive_search() {
-        let mut x: u64 = 0x1234_5678_9abc_def1;
-        let mut next = || {
+    /// A small deterministic generator for the randomised tests below.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn word_scanners_match_the_naive_search() {
+        let mut next = xorshift(0x1234_5678_9abc_def1);
         // Bytes near the searched ones (bit 5 flips, borrows across bytes) are the risky ones.
         let alphabet = [
             b'"',
@@ -1325,13 +1329,7 @@ mod tests {
 
     #[test]
     fn block_crossing_matches_the_byte_loop() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         // Runs of backslashes and quotes are what the escape arithmetic must get right; the
         // bytes one bit away from the searched ones catch a wrong byte comparison.
         let alphabet = [
