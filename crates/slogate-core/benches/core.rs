@@ -130,14 +130,19 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("per_request");
-    g.bench_function("extract_cached_plus_classify_2kb", |b| {
-        b.iter(|| {
-            let mut i = extractor.inspect("POST", Some("application/json"), None);
-            i.feed(black_box(&body));
-            black_box(i.finish(&extractor));
-            classify(&policy, black_box(&err))
-        })
-    });
+    for (name, response) in [
+        ("extract_cached_plus_classify_2kb_success", &ok),
+        ("extract_cached_plus_classify_2kb_with_errors", &err),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut i = extractor.inspect("POST", Some("application/json"), None);
+                i.feed(black_box(&body));
+                black_box(i.finish(&extractor));
+                classify(&policy, black_box(response))
+            })
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("document_1kb");

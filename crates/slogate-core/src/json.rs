@@ -243,6 +243,17 @@ fn cross_word(x: u64, depth: u32, in_string: bool) -> Option<(u32, bool)> {
     Some((depth + count_flags(opens) - closes, still_inside))
 }
 
+/// 64 bytes of a skipped value, crossed at once.
+type Block = [u8; 64];
+
+/// Word `k` (of 8) of a block, with no bounds check left to make.
+#[inline(always)]
+fn block_word(block: &Block, k: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&block[(k & 7) * 8..(k & 7) * 8 + 8]);
+    u64::from_le_bytes(b)
+}
+
 /// The state of a skipped value carried from one 64-byte block to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SkipState {
@@ -266,7 +277,7 @@ fn pack_flags(m: u64) -> u64 {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 #[allow(unsafe_code)]
-fn masks_of(block: &[u8]) -> [u64; 4] {
+fn masks_of(block: &Block) -> [u64; 4] {
     // SAFETY: `block_masks` only needs SSE2, which this build enables (the cfg above; it is
     // part of the x86-64 baseline). It reads the block through safe slice indexing.
     unsafe { block_masks(block) }
@@ -274,14 +285,14 @@ fn masks_of(block: &[u8]) -> [u64; 4] {
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
-fn block_masks(block: &[u8]) -> [u64; 4] {
+fn block_masks(block: &Block) -> [u64; 4] {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
     };
     let mut masks = [0u64; 4];
     for lane in 0..4 {
-        let lo = word(block, lane * 16) as i64;
-        let hi = word(block, lane * 16 + 8) as i64;
+        let lo = block_word(block, lane * 2) as i64;
+        let hi = block_word(block, lane * 2 + 1) as i64;
         let v = _mm_set_epi64x(hi, lo);
         let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
         let shift = lane * 16;
@@ -299,7 +310,7 @@ fn block_masks(block: &[u8]) -> [u64; 4] {
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-fn masks_of(block: &[u8]) -> [u64; 4] {
+fn masks_of(block: &Block) -> [u64; 4] {
     block_masks_swar(block)
 }
 
@@ -307,10 +318,10 @@ fn masks_of(block: &[u8]) -> [u64; 4] {
 /// version by the tests).
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
-fn block_masks_swar(block: &[u8]) -> [u64; 4] {
+fn block_masks_swar(block: &Block) -> [u64; 4] {
     let mut masks = [0u64; 4];
     for k in 0..8 {
-        let x = word(block, k * 8);
+        let x = block_word(block, k);
         let folded = x | (0x20 * LO);
         let shift = k * 8;
         masks[0] |= pack_flags(equal_bytes(x, b'"')) << shift;
@@ -328,8 +339,7 @@ fn block_masks_swar(block: &[u8]) -> [u64; 4] {
 /// holds a backslash outside a string (invalid JSON: the byte loop decides), so the caller
 /// crosses it byte by byte with exactly the same result.
 #[inline]
-fn cross_block(block: &[u8], state: SkipState) -> Option<SkipState> {
-    debug_assert!(block.len() >= 64);
+fn cross_block(block: &Block, state: SkipState) -> Option<SkipState> {
     let [quotes, backslashes, opens, closes] = masks_of(block);
     let prev_escaped = u64::from(state.escaped);
     let (escaped, next_escaped) = if backslashes == 0 {
@@ -772,7 +782,8 @@ impl JsonScanner {
                     in_string,
                     escaped,
                 };
-                if let Some(next) = cross_block(&input[i..i + 64], state) {
+                let block: &Block = input[i..i + 64].try_into().expect("64 bytes");
+                if let Some(next) = cross_block(block, state) {
                     depth = next.depth;
                     in_string = next.in_string;
                     escaped = next.escaped;
@@ -1412,7 +1423,11 @@ mod tests {
         for start in 0..text.len() - 64 {
             let window = &text[start..start + 64];
             let want = walk_block(window, state);
-            assert_eq!(cross_block(window, state), want, "{window:?} {state:?}");
+            assert_eq!(
+                cross_block(window.try_into().expect("64 bytes"), state),
+                want,
+                "{window:?} {state:?}"
+            );
             if want.is_some() {
                 crossed += 1;
                 with_escapes += usize::from(window.contains(&b'\\'));
