@@ -41,6 +41,8 @@ case $VARIANT in ok|errors) ;; *) echo "peer.sh: VARIANT must be ok or errors" >
 
 log() { echo "peer.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$repo/benches/lib.sh"
 
 # --- tools -------------------------------------------------------------------------------
 need=(nginx wrk curl python3 taskset)
@@ -54,29 +56,12 @@ fi
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
 if ! want slogate && ! want slogate-nolog; then
   SLOGATE_BIN=${SLOGATE_BIN:-none}
-elif [ -n "${SLOGATE_BIN:-}" ]; then
-  [ -x "$SLOGATE_BIN" ] || die "SLOGATE_BIN=$SLOGATE_BIN is not an executable"
 else
-  command -v cargo >/dev/null || die "cargo is missing (or set SLOGATE_BIN)"
-  log "building slogate (cargo build --release --bin slogate)"
-  (cd "$repo" && cargo build --release --quiet --bin slogate) || die "cargo build failed"
-  SLOGATE_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/slogate
-  [[ $SLOGATE_BIN = /* ]] || SLOGATE_BIN=$repo/$SLOGATE_BIN
+  resolve_slogate_bin
 fi
 
 # --- CPU pinning ---------------------------------------------------------------------------
-ncpu=$(nproc)
-if [ "$ncpu" -ge 3 ]; then
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-1}; PROXY_CPU=${PROXY_CPU:-2}
-elif [ "$ncpu" -eq 2 ]; then
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-0}; PROXY_CPU=${PROXY_CPU:-1}
-else
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-0}; PROXY_CPU=${PROXY_CPU:-0}
-  log "warning: 1 CPU: load generator, upstream and proxy share it; ratios only"
-fi
-# nice and taskset exec the command: $! after `nice ... taskset ... &` is the process itself.
-NICE=${NICE:-$([ "$(id -u)" = 0 ] && echo -10 || echo 0)}
-prio=(nice -n "$NICE")
+pick_cpus
 
 # --- processes -------------------------------------------------------------------------------
 work=$(mktemp -d /tmp/slogate-peer.XXXXXX)
@@ -92,7 +77,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { # url what
   for _ in $(seq 1 150); do
     curl -fs -o /dev/null "$1" && return 0

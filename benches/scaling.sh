@@ -49,6 +49,8 @@ done
 
 log() { echo "scaling.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$repo/benches/lib.sh"
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 for s in $SECTIONS; do
   case $s in saturation|openloop|sizes|ops|idle|stream) ;; *) die "unknown section '$s' in SECTIONS" ;; esac
@@ -64,15 +66,7 @@ if [ -n "$(missing)" ]; then
   [ -z "$(missing)" ] || die "still missing: $(missing) (install nginx wrk curl python3 util-linux iproute2)"
 fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 7))' || die "python3 >= 3.7 is needed"
-if [ -n "${SLOGATE_BIN:-}" ]; then
-  [ -x "$SLOGATE_BIN" ] || die "SLOGATE_BIN=$SLOGATE_BIN is not an executable"
-else
-  command -v cargo >/dev/null || die "cargo is missing (or set SLOGATE_BIN)"
-  log "building slogate (cargo build --release --bin slogate)"
-  (cd "$repo" && cargo build --release --quiet --bin slogate) || die "cargo build failed"
-  SLOGATE_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/slogate
-  [[ $SLOGATE_BIN = /* ]] || SLOGATE_BIN=$repo/$SLOGATE_BIN
-fi
+resolve_slogate_bin
 "$SLOGATE_BIN" loadtest --help >/dev/null 2>&1 || die "$SLOGATE_BIN has no 'loadtest' subcommand (too old?)"
 
 # --- limits, pinning, priority -------------------------------------------------------------------
@@ -91,17 +85,7 @@ fi
 # free (ngx_drain_connections): leave it a quarter spare so none are reclaimed.
 WORKER_CONNECTIONS=$(( IDLE_CONNS * 5 / 4 + 512 ))
 [ "$WORKER_CONNECTIONS" -le "$NOFILE" ] || WORKER_CONNECTIONS=$NOFILE
-ncpu=$(nproc)
-if [ "$ncpu" -ge 3 ]; then
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-1}; PROXY_CPU=${PROXY_CPU:-2}
-elif [ "$ncpu" -eq 2 ]; then
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-0}; PROXY_CPU=${PROXY_CPU:-1}
-else
-  LOADGEN_CPU=${LOADGEN_CPU:-0}; UPSTREAM_CPU=${UPSTREAM_CPU:-0}; PROXY_CPU=${PROXY_CPU:-0}
-  log "warning: 1 CPU: load generator, upstream and proxy share it; ratios only"
-fi
-NICE=${NICE:-$([ "$(id -u)" = 0 ] && echo -10 || echo 0)}
-prio=(nice -n "$NICE")
+pick_cpus
 on_loadgen=("${prio[@]}" taskset -c "$LOADGEN_CPU")
 on_proxy=("${prio[@]}" taskset -c "$PROXY_CPU")
 HZ=$(getconf CLK_TCK)
@@ -124,7 +108,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 render() { python3 "$here/lib.py" render "$@"; }
 wait_up() { # url what pid
   for _ in $(seq 1 200); do
@@ -221,7 +204,7 @@ wrk_point() {
   # shellcheck disable=SC2086
   before=$(cpu_ticks $ppids); ub=$(cpu_ticks "$up_pid")
   env BENCH_REQUEST="$peer/request.json" "$@" "${on_loadgen[@]}" \
-    wrk -t1 -c"$conns" -d"$dur" --latency -s "$here/wrk.lua" "http://127.0.0.1:$port/graphql" \
+    wrk -t1 -c"$conns" -d"$dur" --latency -s "$peer/graphql.lua" "http://127.0.0.1:$port/graphql" \
     >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
   # shellcheck disable=SC2086
   after=$(cpu_ticks $ppids); ua=$(cpu_ticks "$up_pid")

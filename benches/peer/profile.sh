@@ -18,6 +18,8 @@ TARGET=${TARGET:-slogate}
 case $TARGET in slogate|nginx) ;; *) die "TARGET must be slogate or nginx" ;; esac
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 die() { echo "profile.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$repo/benches/lib.sh"
 for t in nginx wrk curl python3 taskset; do command -v "$t" >/dev/null || die "$t is missing"; done
 case $MODE in
   perf) command -v perf >/dev/null || die "perf is missing (linux-perf)" ;;
@@ -26,10 +28,8 @@ case $MODE in
 esac
 if [ "$TARGET" = nginx ]; then
   SLOGATE_BIN=none
-elif [ -z "${SLOGATE_BIN:-}" ]; then
-  (cd "$repo" && cargo build --release --quiet --bin slogate) || die "cargo build failed"
-  SLOGATE_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/slogate
-  [[ $SLOGATE_BIN = /* ]] || SLOGATE_BIN=$repo/$SLOGATE_BIN
+else
+  resolve_slogate_bin
 fi
 ncpu=$(nproc)
 LOADGEN_CPU=${LOADGEN_CPU:-0}
@@ -45,7 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 render() {
   python3 - "$@" <<'PY'
 import sys

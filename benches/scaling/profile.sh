@@ -21,6 +21,8 @@ DURATION=${DURATION:-8}; DURATION=${DURATION%s}
 IDLE_CONNS=${IDLE_CONNS:-2000}
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 die() { echo "profile.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$repo/benches/lib.sh"
 case $WORKLOAD in
   base) wenv=(); conns=${CONNECTIONS:-50} ;;
   size200k) wenv=(BENCH_SIZE=200k); conns=${CONNECTIONS:-16} ;;
@@ -38,11 +40,7 @@ case $MODE in
   massif) command -v valgrind >/dev/null && command -v ms_print >/dev/null && command -v vgdb >/dev/null || die "valgrind (massif, vgdb, ms_print) is missing" ;;
   *) die "MODE must be perf, callgrind or massif" ;;
 esac
-if [ "$TARGET" = slogate ] && [ -z "${SLOGATE_BIN:-}" ]; then
-  (cd "$repo" && cargo build --release --quiet --bin slogate) || die "cargo build failed"
-  SLOGATE_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/slogate
-  [[ $SLOGATE_BIN = /* ]] || SLOGATE_BIN=$repo/$SLOGATE_BIN
-fi
+[ "$TARGET" = slogate ] && resolve_slogate_bin
 ncpu=$(nproc)
 LOADGEN_CPU=${LOADGEN_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-$(( ncpu >= 2 ? 1 : 0 ))}
@@ -61,7 +59,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 render() { python3 "$here/lib.py" render "$@"; }
 wait_up() { for _ in $(seq 1 900); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; die "$1 did not come up"; }
 as_root=""; [ "$(id -u)" = 0 ] && as_root="user root;"
@@ -93,7 +90,7 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 name=profile-scaling-$WORKLOAD-$MODE; [ "$TARGET" = nginx ] && name=profile-scaling-nginx-$WORKLOAD-$MODE
 out=$RESULTS_DIR/$name-$stamp.txt
 run_wrk() { env BENCH_REQUEST="$peer/request.json" "${wenv[@]}" taskset -c "$LOADGEN_CPU" wrk -t1 -c"$conns" \
-  -d"$1"s --latency -s "$here/wrk.lua" "http://127.0.0.1:$port/graphql" | grep -E 'Requests/sec|requests in|99%'; }
+  -d"$1"s --latency -s "$peer/graphql.lua" "http://127.0.0.1:$port/graphql" | grep -E 'Requests/sec|requests in|99%'; }
 header() { echo "# $TARGET $MODE profile, workload $WORKLOAD: $DURATION s, wrk -c$conns, $(date -u), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; }
 
 if [ "$MODE" = perf ]; then
