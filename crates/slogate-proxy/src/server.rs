@@ -223,8 +223,8 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
 ///
 /// pingora's default puts a 64 KiB read buffer in front of every accepted socket and keeps
 /// it for the connection's life, though pingora reads the request head into its own 4 KiB
-/// buffer and bodies into a per-request one, so the layer only adds a copy and, for 10k
-/// idle keep-alive connections, hundreds of MiB. Its default write buffer is one TCP segment
+/// buffer and bodies into a per-request one: the layer only adds a copy, and memory per
+/// idle keep-alive connection (the pages earlier requests touched, up to 64 KiB each). Its default write buffer is one TCP segment
 /// (1,460 bytes): a response head plus a small body overflows it and goes out in two
 /// `send`s. pingora buffers a Content-Length body until it is complete (chunked and
 /// close-delimited bodies are flushed per chunk, so streams are not delayed), so with 8 KiB
