@@ -776,13 +776,15 @@ impl JsonScanner {
         let mut slow_until = i;
         while i < n {
             // Fastest path: 64 bytes at a time, escapes included.
-            if i >= slow_until && i + 64 <= n {
+            let block = input
+                .get(i..i + 64)
+                .and_then(|b| <&Block>::try_from(b).ok());
+            if let (true, Some(block)) = (i >= slow_until, block) {
                 let state = SkipState {
                     depth,
                     in_string,
                     escaped,
                 };
-                let block: &Block = input[i..i + 64].try_into().expect("64 bytes");
                 if let Some(next) = cross_block(block, state) {
                     depth = next.depth;
                     in_string = next.in_string;
