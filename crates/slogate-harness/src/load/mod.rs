@@ -21,7 +21,7 @@ use crate::prom::ProxyView;
 use crate::report::{self, Report};
 use crate::rng::Rng;
 use crate::rules::ProxyRules;
-use crate::scenario::{LoadMode, Scenario};
+use crate::scenario::{LoadMode, LoadPlan, Scenario};
 
 use client::{exchange, get_text, HttpClient};
 use record::ClientView;
@@ -129,10 +129,21 @@ pub fn describe(scenario: &Scenario) -> String {
     format!("{pace} {stop}")
 }
 
+/// How many idle connections the client keeps. All the load may open: in an open loop the
+/// number in flight follows the target's latency, and a pool smaller than that closes
+/// connections after each burst and opens new ones for the next, so the target pays
+/// connection setup the steady load would not (and a slow target gets slower still).
+fn idle_pool(load: &LoadPlan) -> usize {
+    match load.mode {
+        LoadMode::Open => load.max_in_flight,
+        LoadMode::Closed => load.connections,
+    }
+    .max(64)
+}
+
 /// Runs the scenario's load against `options.target` and compares the views.
 pub async fn run(scenario: &Scenario, options: &LoadOptions) -> anyhow::Result<Report> {
-    let pool = scenario.load.connections.max(64);
-    let client = client::http_client(pool);
+    let client = client::http_client(idle_pool(&scenario.load));
     let scrape_timeout = Duration::from_secs(10);
     let proxy_before = match &options.metrics {
         Some(url) => Some(scrape_proxy(&client, url, options, scrape_timeout).await?),
@@ -372,4 +383,26 @@ fn progress_line(v: &ClientView, started: Instant) -> (u64, String) {
             p99
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_pool_holds_every_connection_the_load_may_open() {
+        let load = |yaml: &str| {
+            Scenario::parse("s.yaml", &format!("{yaml}operations:\n  - name: A\n"))
+                .unwrap()
+                .load
+        };
+        let open = load("load: { mode: open, rate: 100, max_in_flight: 3000 }\n");
+        assert_eq!(idle_pool(&open), 3000);
+        let closed = load("load: { mode: closed, connections: 200 }\n");
+        assert_eq!(idle_pool(&closed), 200);
+        assert_eq!(
+            idle_pool(&load("load: { mode: closed, connections: 8 }\n")),
+            64
+        );
+    }
 }
