@@ -144,18 +144,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     );
     if let Some(tls) = tls {
         for addr in &tls.listen {
-            let mut settings =
-                TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
-                    .map_err(|e| {
-                        format!(
-                            "server.tls: cannot load {} / {}: {e}",
-                            tls.cert.display(),
-                            tls.key.display()
-                        )
-                    })?;
-            if tls.http2 {
-                settings.enable_h2();
-            }
+            let settings = load_tls(tls)?;
             proxy.add_listener(
                 ListenerConfig::tcp(addr.as_str())
                     .tls(settings)
