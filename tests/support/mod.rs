@@ -2,7 +2,6 @@
 //! binary on ephemeral ports, a raw HTTP/1.1 client and a Prometheus exposition reader.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -393,13 +392,8 @@ pub fn graphql(addr: &str, body: &serde_json::Value) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Prometheus exposition
 
-/// One parsed sample.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
+/// One parsed sample (the load tester's parser: one reading of the format for both).
+pub use slogate_harness::prom::Sample;
 
 /// A parsed `/metrics` page.
 #[derive(Debug, Clone)]
@@ -412,8 +406,7 @@ impl Metrics {
     pub fn parse(text: &str) -> Metrics {
         let samples = text
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .filter_map(parse_sample)
+            .filter_map(slogate_harness::prom::parse_sample)
             .collect();
         Metrics { samples }
     }
@@ -462,50 +455,6 @@ impl Metrics {
         rows.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         rows
     }
-}
-
-fn parse_sample(line: &str) -> Option<Sample> {
-    let (head, value) = line.rsplit_once(' ')?;
-    let value: f64 = value.parse().ok()?;
-    let (name, labels) = match head.split_once('{') {
-        Some((n, rest)) => (n.to_string(), parse_labels(rest.strip_suffix('}')?)),
-        None => (head.to_string(), BTreeMap::new()),
-    };
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
-}
-
-fn parse_labels(s: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut rest = s;
-    while let Some((k, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, n)) = chars.next() {
-                        value.push(match n {
-                            'n' => '\n',
-                            other => other,
-                        });
-                    }
-                }
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        out.insert(k.trim_start_matches(',').to_string(), value);
-        rest = &after[end..];
-    }
-    out
 }
 
 /// Resident memory of a process in bytes (from /proc).

@@ -17,10 +17,15 @@ pub struct ProxyView {
     pub buckets: BTreeMap<OpKey, Vec<(f64, u64)>>,
 }
 
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
+/// One sample of the text exposition format: `name{labels} value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The metric name (with `_bucket`, `_sum`, `_count` suffixes as written).
+    pub name: String,
+    /// The labels, unescaped.
+    pub labels: BTreeMap<String, String>,
+    /// The value (`+Inf` is infinity).
+    pub value: f64,
 }
 
 impl ProxyView {
@@ -121,7 +126,9 @@ fn parse_float(s: &str) -> Option<f64> {
     }
 }
 
-fn parse_sample(line: &str) -> Option<Sample> {
+/// Parses one line of the text exposition format; `None` for comments, blank lines and
+/// anything that is not a sample.
+pub fn parse_sample(line: &str) -> Option<Sample> {
     if line.starts_with('#') || line.trim().is_empty() {
         return None;
     }
