@@ -118,6 +118,22 @@ pub fn parse_raw(file: &str, text: &str) -> Result<RawConfig, ConfigError> {
             ))
         }
     }
+    from_yaml(text).map_err(|e| ConfigError::single(file, e.key, e.message))
+}
+
+/// A YAML document that does not fit its structs: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// The key path (`upstream.backends[0]`); empty when the document itself is wrong.
+    pub key: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Deserializes a YAML document, naming the key of the first mistake. Shared by every
+/// file slogate reads (proxy configuration, jobs configuration, load-test scenarios), so
+/// their messages read alike.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
@@ -130,7 +146,7 @@ pub fn parse_raw(file: &str, text: &str) -> Result<RawConfig, ConfigError> {
             }
             _ => message,
         };
-        ConfigError::single(file, key, message)
+        YamlError { key, message }
     })
 }
 

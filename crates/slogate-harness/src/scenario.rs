@@ -663,20 +663,8 @@ impl Scenario {
 
     /// Parses and validates scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        let raw: RawScenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            let message = e.inner().to_string();
-            // serde_yaml prefixes its own path; the key already says where.
-            let message = match message.split_once(": ") {
-                Some((prefix, rest)) if !prefix.contains(' ') && key.starts_with(prefix) => {
-                    rest.to_string()
-                }
-                _ => message,
-            };
-            ScenarioError::single(file, key, message)
-        })?;
+        let raw: RawScenario = slogate_config::from_yaml(text)
+            .map_err(|e| ScenarioError::single(file, e.key, e.message))?;
         validate(file, raw)
     }
 

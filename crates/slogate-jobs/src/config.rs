@@ -222,24 +222,10 @@ pub fn parse_config(file: &str, text: &str) -> Result<JobsConfig, ConfigError> {
     {
         return Ok(JobsConfig::default());
     }
-    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let key = (path != "." && !path.is_empty()).then_some(path);
-        let message = strip_yaml_path(key.as_deref(), e.into_inner().to_string());
-        ConfigError::single(file, key, message)
+    slogate_config::from_yaml(text).map_err(|e| {
+        let key = (!e.key.is_empty()).then_some(e.key);
+        ConfigError::single(file, key, e.message)
     })
-}
-
-/// serde_yaml_ng starts messages with the parent's path (`redis: unknown
-/// field …`); the key already says where.
-fn strip_yaml_path(key: Option<&str>, message: String) -> String {
-    match (key, message.split_once(": ")) {
-        (Some(key), Some((prefix, rest))) if !prefix.contains(' ') && key.starts_with(prefix) => {
-            rest.to_string()
-        }
-        _ => message,
-    }
 }
 
 impl JobsConfig {
