@@ -195,16 +195,20 @@ fn generated_rules_and_report_match_the_traffic() {
         "budget remaining {budget}"
     );
 
-    let report = run_slogate(&[
-        "slo",
-        "report",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--prometheus",
-        &format!("http://127.0.0.1:{}", prom.port),
-        "--json",
-    ]);
-    let report: Value = serde_json::from_str(&report).unwrap();
+    let prometheus = format!("http://127.0.0.1:{}", prom.port);
+    let slo_report = |extra: &[&str]| {
+        let mut args = vec![
+            "slo",
+            "report",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--prometheus",
+            &prometheus,
+        ];
+        args.extend_from_slice(extra);
+        run_slogate(&args)
+    };
+    let report: Value = serde_json::from_str(&slo_report(&["--json"])).unwrap();
     let slo = |name: &str| {
         report["slos"]
             .as_array()
@@ -228,14 +232,7 @@ fn generated_rules_and_report_match_the_traffic() {
         (lat["sli"].as_f64().unwrap() - (1.0 - latency_bad)).abs() < 0.005,
         "{lat}"
     );
-    let table = run_slogate(&[
-        "slo",
-        "report",
-        "--spec",
-        spec.to_str().unwrap(),
-        "--prometheus",
-        &format!("http://127.0.0.1:{}", prom.port),
-    ]);
+    let table = slo_report(&[]);
     let row = |slo: &str| {
         table
             .lines()

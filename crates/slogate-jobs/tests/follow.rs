@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Scrape, Slogate};
+use common::{copytruncate, Scrape, Slogate};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -78,14 +78,7 @@ fn rotations_under_load_count_every_line_once() {
             slogate.wait_metrics("the file read before copytruncate", WAIT, |s| {
                 lines(s, "done") == written as f64
             });
-            std::fs::copy(&log, dir.path().join(format!("sidekiq.log.{generation}")))
-                .expect("copy");
-            OpenOptions::new()
-                .write(true)
-                .open(&log)
-                .expect("open")
-                .set_len(0)
-                .expect("truncate");
+            copytruncate(&log, &dir.path().join(format!("sidekiq.log.{generation}")));
         }
     }
     let s = slogate.wait_metrics("every line", WAIT, |s| lines(s, "done") >= written as f64);

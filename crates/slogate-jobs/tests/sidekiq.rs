@@ -11,10 +11,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_histogram_within, require, unix_now, wait_for, workspace_root, Guarded, Redis, Scrape,
-    Slogate,
+    assert_histogram_within, copytruncate, require, unix_now, wait_for, workspace_root, Guarded,
+    Redis, Scrape, Slogate,
 };
 use slogate_jobs::DEFAULT_JOB_BUCKETS;
+
+/// The labels of HardJob's successful attempts.
+const HARD_JOB_SUCCESS: [(&str, &str); 4] = [
+    ("job_class", "HardJob"),
+    ("outcome", "success"),
+    ("queue", "default"),
+    ("service", "shop"),
+];
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -174,12 +182,7 @@ fn sidekiq_jobs_end_to_end() {
     let completed_by = unix_now();
     let total: f64 = s.sum("slogate_jobs_total", &[]);
     assert_eq!(total, 35.0, "no other attempt counted");
-    let hard = [
-        ("job_class", "HardJob"),
-        ("outcome", "success"),
-        ("queue", "default"),
-        ("service", "shop"),
-    ];
+    let hard = HARD_JOB_SUCCESS;
     assert_histogram_within(
         &s,
         "slogate_job_duration_seconds",
@@ -254,13 +257,7 @@ fn sidekiq_jobs_end_to_end() {
 
     // copytruncate while quiet; Sidekiq's shutdown lines land in the truncated file.
     let copy = dir.path().join("sidekiq.log.1");
-    std::fs::copy(&log, &copy).expect("copy");
-    OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(0)
-        .expect("truncate");
+    copytruncate(&log, &copy);
     slogate.wait_metrics("the truncation seen", WAIT, |s| {
         s.value(
             "slogate_jobs_log_rotations_total",
@@ -284,12 +281,7 @@ fn sidekiq_jobs_end_to_end() {
         ),
         1.0
     );
-    let after = [
-        ("job_class", "HardJob"),
-        ("outcome", "success"),
-        ("queue", "default"),
-        ("service", "shop"),
-    ];
+    let after = HARD_JOB_SUCCESS;
     assert_histogram_within(
         &s,
         "slogate_job_duration_seconds",

@@ -295,6 +295,18 @@ impl Slogate {
     }
 }
 
+/// logrotate's `copytruncate`: copy the log to `copy`, then truncate it in place.
+#[allow(dead_code)] // not every test binary rotates
+pub fn copytruncate(log: &Path, copy: &Path) {
+    std::fs::copy(log, copy).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+}
+
 pub fn tail(text: &str, max: usize) -> &str {
     let start = text.len().saturating_sub(max);
     let start = (start..text.len())
