@@ -27,6 +27,12 @@ RUBY_LIBS=(
   "sidekiq:ruby-sidekiq"
 )
 
+# `setup.sh --packages`: every Debian package above, one per line (what .ci/run installs).
+if [ "${1:-}" = --packages ]; then
+  { printf '%s\n' "${NEED[@]}"; for pair in "${RUBY_LIBS[@]}"; do echo "${pair##*:}"; done; } | sort -u
+  exit 0
+fi
+
 missing=()
 for tool in "${!NEED[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${NEED[$tool]}")
