@@ -472,7 +472,8 @@ fn health_checks_take_failing_backends_out_of_rotation() {
             .status,
         200
     );
-    // With every backend down: readiness fails and requests get 502 at once.
+    // With every backend failing its check: readiness fails, and requests still go to the
+    // backend (nginx tries its servers when all are marked down): the app's own 500.
     let extra = format!("upstream:\n  name: rails\n  backends: [\"{sick}\"]\n  health_check:\n    interval: 200ms\n    fall: 1\n");
     let s = start_slogate("unused", &extra);
     wait_for("readiness to fail", Duration::from_secs(10), || {
@@ -483,7 +484,7 @@ fn health_checks_take_failing_backends_out_of_rotation() {
             .then_some(())
     });
     let t = Instant::now();
-    assert_eq!(get(&s.addr(), "/api/v1/courses/1").unwrap().status, 502);
+    assert_eq!(get(&s.addr(), "/api/v1/courses/1").unwrap().status, 500);
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
@@ -802,4 +803,185 @@ fn a_connection_puma_closed_while_pooled_does_not_become_a_502() {
     }
     let m = s.wait_requests(4.0);
     assert_eq!(m.requests("POST /echo", "http", "success"), 4.0);
+}
+
+/// The engine the tests run against (`SLOGATE_TEST_ENGINE`, else the default, pingora).
+fn engine_is_pingora() -> bool {
+    std::env::var("SLOGATE_TEST_ENGINE").map_or(true, |e| e == "pingora")
+}
+
+#[test]
+fn a_failing_health_check_never_takes_the_only_backend_offline() {
+    // An app without the health route (Rails before 7.1) answers 404 to it: that is an app
+    // that is up. And a backend whose check fails outright still gets the traffic when it
+    // is the only one, as nginx does: only requests that really fail get a 502.
+    let extra = format!(
+        "upstream:\n  name: rails\n  backends: [\"{}\"]\n  health_check:\n    path: /no-such-route\n    interval: 100ms\n    fall: 1\n",
+        rails().addr()
+    );
+    let s = start_slogate("unused", &extra);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        s.metrics().sum(
+            "slogate_upstream_backend_up",
+            &[("backend", rails().addr().as_str())]
+        ),
+        1.0,
+        "a 404 from the app means the app is up"
+    );
+    assert_eq!(get(&s.addr(), "/api/v1/courses/1").unwrap().status, 200);
+    let (sick, _h) = sick_backend();
+    let extra = format!("upstream:\n  name: rails\n  backends: [\"{sick}\"]\n  health_check:\n    interval: 100ms\n    fall: 1\n");
+    let s = start_slogate("unused", &extra);
+    wait_for(
+        "the sick backend to fail its check",
+        Duration::from_secs(10),
+        || {
+            (s.metrics()
+                .sum("slogate_upstream_backend_up", &[("backend", sick.as_str())])
+                == 0.0)
+                .then_some(())
+        },
+    );
+    let r = get(&s.addr(), "/anything").unwrap();
+    assert_eq!(r.status, 500, "the app's own answer, not a 502");
+    assert_eq!(r.text(), "sick");
+}
+
+#[test]
+fn gateway_errors_carry_a_page() {
+    let dead = format!("127.0.0.1:{}", free_port());
+    let s = start_slogate(
+        &dead,
+        "upstream:\n  name: rails\n  backends: [\"DEAD\"]\n  health_check:\n    enabled: false\n"
+            .replace("DEAD", &dead)
+            .as_str(),
+    );
+    let r = get(&s.addr(), "/api/v1/courses/1").unwrap();
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("502 Bad Gateway"), "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/html"));
+}
+
+/// A client that sends its whole body before reading, as most HTTP libraries do.
+fn send_all_then_read(addr: &str, head: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(Duration::from_secs(20)))?;
+    c.write_all(head.as_bytes())?;
+    c.write_all(body)?;
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[test]
+fn early_answers_reach_a_client_that_sends_its_whole_body_first() {
+    if engine_is_pingora() {
+        eprintln!("skipped: the pingora engine closes without lingering");
+        return;
+    }
+    let s = start_slogate_with(&rails().addr(), "  max_body_size: 1KiB\n", "");
+    let body = vec![b'x'; 4 << 20];
+    for _ in 0..3 {
+        let head = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let got = send_all_then_read(&s.addr(), &head, &body)
+            .expect("the client gets an answer, not a reset");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("HTTP/1.1 413"),
+            "{}",
+            &text[..text.len().min(200)]
+        );
+    }
+}
+
+#[test]
+fn a_slow_client_does_not_hold_a_puma_thread() {
+    if engine_is_pingora() {
+        eprintln!("skipped: the pingora engine does not buffer answers");
+        return;
+    }
+    // One Puma thread: while it writes an answer to a slow reader, nothing else is served.
+    let port = free_port();
+    let rails = start_rails(&format!("tcp://127.0.0.1:{port}"), Some("1:1"));
+    let s = start_slogate(&rails.addr(), "upstream:\n  name: rails\n  backends: [\"UP\"]\n  buffering:\n    memory: 64KiB\n    max_temp_file_size: 64MiB\n".replace("UP", &rails.addr()).as_str());
+    let rss_before = rss_bytes(s.pid());
+    let mut slow = TcpStream::connect(s.addr()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        slow,
+        "GET /big?kb=24576 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 1024];
+    let n = slow.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    // The slow client has taken ~1 KB of 24 MB; Puma must be free already.
+    let t = Instant::now();
+    let r = get(&rails.addr(), "/up").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "Puma answered a direct request in {:?}: its only thread is still writing",
+        t.elapsed()
+    );
+    let grown = rss_bytes(s.pid()).saturating_sub(rss_before);
+    assert!(
+        grown < 16 << 20,
+        "the answer went to a temp file, not memory: +{grown} bytes"
+    );
+    // The whole answer still arrives, byte for byte.
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let total = rest.len() + n;
+    assert!(total > 24 * 1024 * 1024, "got {total} bytes");
+    drop(slow);
+    let m = s.wait_requests(1.0);
+    assert_eq!(
+        m.sum("slogate_requests_total", &[("outcome", "success")]),
+        1.0
+    );
+}
+
+#[test]
+fn dynamic_answers_are_compressed_with_brotli() {
+    if engine_is_pingora() {
+        eprintln!("skipped: brotli needs the hyper engine");
+        return;
+    }
+    let s = start_slogate(&rails().addr(), "compression:\n  algorithms: [br, gzip]\n");
+    // Rack::Deflater only does gzip: asking for br gets slogate's compression.
+    let r = get_with(&s.addr(), "/big?kb=8", &[("Accept-Encoding", "br")]).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), Some("br"));
+    let mut out = Vec::new();
+    brotli::Decompressor::new(&r.body[..], 4096)
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out.len(), 8 * 1024);
+}
+
+#[test]
+fn a_request_id_slogate_makes_reaches_rails_and_the_client() {
+    let s = start_slogate(&rails().addr(), "");
+    let r = get(&s.addr(), "/echo").unwrap();
+    assert_eq!(r.status, 200);
+    let sent = r
+        .header("x-request-id")
+        .expect("the client gets an id")
+        .to_string();
+    assert_eq!(sent.len(), 32, "{sent}");
+    assert_eq!(
+        r.json()["headers"]["HTTP_X_REQUEST_ID"].as_str(),
+        Some(sent.as_str()),
+        "Rails logs the same id the client got"
+    );
+    // A client's own id is kept.
+    let r = get_with(&s.addr(), "/echo", &[("X-Request-Id", "client-1")]).unwrap();
+    assert_eq!(r.header("x-request-id"), Some("client-1"));
+    assert_eq!(r.json()["headers"]["HTTP_X_REQUEST_ID"], "client-1");
 }

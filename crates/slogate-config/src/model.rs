@@ -78,6 +78,19 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<Cidr>,
     /// TLS termination, if configured.
     pub tls: Option<TlsSettings>,
+    /// The HTTP engine.
+    pub engine: Engine,
+    /// Time allowed to receive a request head.
+    pub client_header_timeout: Duration,
+}
+
+/// The HTTP engine that moves the bytes (`server.engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// hyper 1.x as the HTTP codec, hosted by pingora's server framework.
+    Hyper,
+    /// pingora-proxy.
+    Pingora,
 }
 
 /// `server.tls:` validated.
@@ -102,6 +115,8 @@ pub struct TlsSettings {
 pub struct HealthCheckSettings {
     /// Path requested.
     pub path: String,
+    /// `Host` sent, if configured.
+    pub host: Option<String>,
     /// Time between checks.
     pub interval: Duration,
     /// Time allowed per check.
@@ -134,6 +149,8 @@ pub enum CompressionAlgorithm {
     Gzip,
     /// zstd.
     Zstd,
+    /// brotli (hyper engine only).
+    Brotli,
 }
 
 /// `compression:` validated.
@@ -179,6 +196,19 @@ pub struct UpstreamSettings {
     pub idle_timeout: Duration,
     /// Active health checks, if enabled.
     pub health_check: Option<HealthCheckSettings>,
+    /// Answer buffering, if enabled.
+    pub buffering: Option<BufferingSettings>,
+}
+
+/// `upstream.buffering:` validated.
+#[derive(Clone, Debug)]
+pub struct BufferingSettings {
+    /// Memory held per answer.
+    pub memory: usize,
+    /// Largest temporary file per answer (0: none).
+    pub max_temp_file_size: u64,
+    /// Where temporary files are made.
+    pub temp_path: PathBuf,
 }
 
 /// `graphql:` validated.
@@ -384,7 +414,21 @@ fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSetti
         })
         .collect();
     let tls = s.tls.as_ref().map(|t| validate_tls(c, t, base));
+    let engine = match s.engine.as_str() {
+        "hyper" => Engine::Hyper,
+        "pingora" => Engine::Pingora,
+        other => {
+            c.push(
+                "server.engine",
+                format!("{other:?} is not hyper or pingora"),
+            );
+            Engine::Pingora
+        }
+    };
     ServerSettings {
+        engine,
+        client_header_timeout: c
+            .positive("server.client_header_timeout", s.client_header_timeout.0),
         listen,
         threads,
         grace_period: s.grace_period.0,
@@ -481,15 +525,35 @@ fn validate_upstream(c: &mut Checker, raw: &RawConfig) -> UpstreamSettings {
         }
         HealthCheckSettings {
             path: h.path.clone(),
+            host: h.host.clone(),
             interval: c.positive("upstream.health_check.interval", h.interval.0),
             timeout: c.positive("upstream.health_check.timeout", h.timeout.0),
             fall: h.fall,
             rise: h.rise,
         }
     });
+    let b = &u.buffering;
+    let buffering = b.enabled.then(|| {
+        let temp_path = b
+            .temp_path
+            .as_ref()
+            .map_or_else(std::env::temp_dir, PathBuf::from);
+        if !temp_path.is_dir() {
+            c.push(
+                "upstream.buffering.temp_path",
+                format!("{} is not a directory", temp_path.display()),
+            );
+        }
+        BufferingSettings {
+            memory: usize::try_from(b.memory.0.max(4096)).unwrap_or(usize::MAX),
+            max_temp_file_size: b.max_temp_file_size.0,
+            temp_path,
+        }
+    });
     UpstreamSettings {
         name: u.name.clone(),
         health_check,
+        buffering,
         backends,
         connect_timeout: c.positive("upstream.connect_timeout", u.connect_timeout.0),
         read_timeout: c.positive("upstream.read_timeout", u.read_timeout.0),
@@ -770,10 +834,16 @@ fn validate_compression(c: &mut Checker, raw: &RawConfig) -> CompressionSettings
     for (i, a) in k.algorithms.iter().enumerate() {
         let key = format!("compression.algorithms[{i}]");
         let (alg, level, range, level_key) = match a.as_str() {
-            "br" | "brotli" => {
-                c.push(&key, "br is not offered for dynamic responses: pingora 0.9's streaming brotli encoder leaves the stream unterminated and clients fail to decode it; use zstd or gzip (precompressed .br files are still served)");
+            "br" | "brotli" if raw.server.engine == "pingora" => {
+                c.push(&key, "br needs server.engine: hyper; pingora 0.9's streaming brotli encoder leaves the stream unterminated and clients fail to decode it (precompressed .br files are still served)");
                 continue;
             }
+            "br" | "brotli" => (
+                CompressionAlgorithm::Brotli,
+                k.brotli_level,
+                0..=11,
+                "compression.brotli_level",
+            ),
             "gzip" => (
                 CompressionAlgorithm::Gzip,
                 k.gzip_level,

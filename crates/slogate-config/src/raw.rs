@@ -78,9 +78,9 @@ impl Default for RawStatic {
 pub struct RawCompression {
     /// Compress responses the app sent uncompressed.
     pub enabled: bool,
-    /// Algorithms offered: `zstd`, `gzip`. (Precompressed `.br` files are served from
-    /// `static.root`, but pingora 0.9's streaming brotli encoder does not terminate its
-    /// output, so `br` is refused here.)
+    /// Algorithms offered, in order of preference when the client accepts several: `zstd`,
+    /// `br`, `gzip`. (`br` needs the hyper engine: pingora 0.9's streaming brotli encoder
+    /// does not terminate its output.)
     pub algorithms: Vec<String>,
     /// Responses smaller than this are sent as they are (nginx `gzip_min_length`).
     pub min_size: ByteSize,
@@ -90,6 +90,8 @@ pub struct RawCompression {
     pub gzip_level: u32,
     /// zstd level (1-19).
     pub zstd_level: u32,
+    /// brotli quality (0-11).
+    pub brotli_level: u32,
 }
 
 impl Default for RawCompression {
@@ -117,6 +119,7 @@ impl Default for RawCompression {
             .collect(),
             gzip_level: 5,
             zstd_level: 3,
+            brotli_level: 4,
         }
     }
 }
@@ -175,6 +178,13 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     /// TLS termination.
     pub tls: Option<RawTls>,
+    /// The HTTP engine that moves the bytes: `hyper` (hyper 1.x inside pingora's server
+    /// framework) or `pingora` (pingora-proxy, the engine of the first releases).
+    pub engine: String,
+    /// Time allowed to receive a request head, also the first one of a new connection
+    /// (nginx `client_header_timeout`). Only the hyper engine honours it; pingora's is a
+    /// fixed 60 s.
+    pub client_header_timeout: HumanDuration,
 }
 
 /// `server.tls:`
@@ -217,6 +227,8 @@ impl Default for RawServer {
             keepalive_timeout: HumanDuration(Duration::from_secs(75)),
             trusted_proxies: Vec::new(),
             tls: None,
+            engine: "pingora".into(),
+            client_header_timeout: HumanDuration(Duration::from_secs(60)),
         }
     }
 }
@@ -256,6 +268,37 @@ pub struct RawUpstream {
     pub idle_timeout: HumanDuration,
     /// Active health checks.
     pub health_check: RawHealthCheck,
+    /// Buffering of the app's answers (nginx `proxy_buffering`), so a slow client never
+    /// holds an app thread. Hyper engine only.
+    pub buffering: RawBuffering,
+}
+
+/// `upstream.buffering:`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBuffering {
+    /// Read the app's answer as fast as the app sends it (`proxy_buffering on`). Event
+    /// streams, upgrades and answers with `X-Accel-Buffering: no` are never buffered.
+    pub enabled: bool,
+    /// Memory held per answer (nginx `proxy_buffers`, e.g. `8 8k`).
+    pub memory: ByteSize,
+    /// Largest temporary file per answer, once memory is full (nginx
+    /// `proxy_max_temp_file_size`); 0 keeps answers in memory only. Past it, the app is
+    /// read only as fast as the client takes the answer.
+    pub max_temp_file_size: ByteSize,
+    /// Where the temporary files are made (unlinked at once); default: the system's.
+    pub temp_path: Option<String>,
+}
+
+impl Default for RawBuffering {
+    fn default() -> Self {
+        RawBuffering {
+            enabled: true,
+            memory: ByteSize(64 * 1024),
+            max_temp_file_size: ByteSize(1 << 30),
+            temp_path: None,
+        }
+    }
 }
 
 /// `upstream.health_check:`
@@ -264,8 +307,13 @@ pub struct RawUpstream {
 pub struct RawHealthCheck {
     /// Check backends at all; without checks every backend is always tried.
     pub enabled: bool,
-    /// The path requested (Rails 7.1's health route is `/up`).
+    /// The path requested (Rails 7.1's health route is `/up`). Any answer below 500 means
+    /// the app is up (a 404 from an app without the route, a 403 from host authorization);
+    /// refused, timed out, garbage and 5xx are failures.
     pub path: String,
+    /// The `Host` sent; unset sends the backend's address (`127.0.0.1:3000`), or
+    /// `localhost` for a Unix socket.
+    pub host: Option<String>,
     /// Time between checks.
     pub interval: HumanDuration,
     /// Time allowed for one check.
@@ -281,6 +329,7 @@ impl Default for RawHealthCheck {
         RawHealthCheck {
             enabled: true,
             path: "/up".into(),
+            host: None,
             interval: HumanDuration(Duration::from_secs(2)),
             timeout: HumanDuration(Duration::from_secs(1)),
             fall: 2,
@@ -299,6 +348,7 @@ impl Default for RawUpstream {
             write_timeout: HumanDuration(Duration::from_secs(60)),
             idle_timeout: HumanDuration(Duration::from_secs(15)),
             health_check: RawHealthCheck::default(),
+            buffering: RawBuffering::default(),
         }
     }
 }

@@ -156,7 +156,18 @@ fn edge_settings_are_checked() {
         assert!(e.lines().any(|l| l.starts_with(want)), "missing {want:?} in:\n{e}");
     }
     assert!(
-        e.contains("compression.algorithms[0]: br is not offered"),
+        e.contains("compression.algorithms[0]: br needs server.engine: hyper"),
         "{e}"
     );
+    let e = err("server:\n  engine: nginx\n  client_header_timeout: 0s\nupstream:\n  buffering:\n    temp_path: /nope/tmp\n");
+    for want in [
+        "slogate.yaml: server.engine: \"nginx\" is not hyper or pingora",
+        "slogate.yaml: server.client_header_timeout:",
+        "slogate.yaml: upstream.buffering.temp_path: /nope/tmp is not a directory",
+    ] {
+        assert!(
+            e.lines().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{e}"
+        );
+    }
 }

@@ -47,6 +47,7 @@
 pub mod cache;
 pub mod decode;
 pub mod document;
+pub mod exchange;
 pub mod json;
 pub mod outcome;
 pub mod request;

@@ -34,6 +34,26 @@ impl Outcome {
         }
     }
 
+    /// How much an outcome says about the system, the one ranking slogate uses wherever
+    /// outcomes are combined: system_error > client_error > canceled > success.
+    pub const fn severity(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Canceled => 1,
+            Outcome::ClientError => 2,
+            Outcome::SystemError => 3,
+        }
+    }
+
+    /// The outcome of the two that says more about the system (see [`Outcome::severity`]).
+    pub const fn worse(self, other: Outcome) -> Outcome {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+
     /// Parses a label value.
     pub fn parse(s: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.as_str() == s)

@@ -55,23 +55,7 @@ pub struct RequestLabels<'a> {
     pub outcome: Outcome,
 }
 
-/// Where a bound stopped slogate from reading everything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InspectionLimit {
-    /// A request body longer than the inspection cap.
-    RequestBody,
-    /// A batch with more operations than counted.
-    Batch,
-}
-
-impl InspectionLimit {
-    fn as_str(self) -> &'static str {
-        match self {
-            InspectionLimit::RequestBody => "request_body",
-            InspectionLimit::Batch => "batch",
-        }
-    }
-}
+pub use slogate_core::exchange::InspectionLimit;
 
 /// The SLI families (the metrics contract) and slogate's own health counters.
 #[derive(Clone)]

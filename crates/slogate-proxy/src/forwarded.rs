@@ -97,16 +97,16 @@ const X_REQUEST_START: &str = "X-Request-Start";
 ///
 /// This runs for every request, so it allocates only for values it must format (the peer
 /// address, the time) and touches headers the request does not have only to add them.
-pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> Result<()> {
+pub fn set_upstream_headers<H: HeaderTarget>(req: &mut H, arrival: &Arrival<'_>) -> Result<()> {
     let client = arrival.client;
-    let keep = |req: &RequestHeader, name: &str| client.trusted && req.headers.contains_key(name);
+    let keep = |req: &H, name: &str| client.trusted && req.map().contains_key(name);
     let peer = client.peer.map(|p| HeaderValue::from_str(&p.to_string()));
     let peer = match peer {
         Some(Ok(v)) => Some(v),
         _ => None,
     };
     let prior = if client.trusted {
-        req.headers
+        req.map()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
     } else {
@@ -140,7 +140,7 @@ pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> R
         req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.scheme))?;
     }
     if !keep(req, "x-forwarded-host") {
-        let host = req.headers.get("host").cloned();
+        let host = req.map().get("host").cloned();
         match host {
             Some(h) => {
                 let bare = h.to_str().map(host_without_port).unwrap_or_default();
@@ -161,14 +161,65 @@ pub fn set_upstream_headers(req: &mut RequestHeader, arrival: &Arrival<'_>) -> R
         }
     }
     remove(req, "proxy");
-    req.insert_header(X_REQUEST_START, request_start(SystemTime::now()))?;
+    if let Ok(v) = HeaderValue::try_from(request_start(SystemTime::now())) {
+        req.insert_header(X_REQUEST_START, v)?;
+    }
     Ok(())
 }
 
 /// Removes a header only if present (removal rebuilds pingora's case map otherwise too).
-fn remove(req: &mut RequestHeader, name: &str) {
-    if req.headers.contains_key(name) {
+fn remove<H: HeaderTarget>(req: &mut H, name: &str) {
+    if req.map().contains_key(name) {
         req.remove_header(name);
+    }
+}
+
+/// The request heads the forwarding headers are set on: pingora's (which keeps the case
+/// of names) and a plain `http::HeaderMap` (hyper's).
+pub trait HeaderTarget {
+    /// The headers as they are.
+    fn map(&self) -> &http::HeaderMap;
+    /// Sets `name` to `value`, replacing what was there.
+    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()>;
+    /// Removes every value of `name`.
+    fn remove_header(&mut self, name: &str);
+}
+
+impl HeaderTarget for RequestHeader {
+    fn map(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()> {
+        RequestHeader::insert_header(self, name, value)
+    }
+    fn remove_header(&mut self, name: &str) {
+        RequestHeader::remove_header(self, name);
+    }
+}
+
+impl HeaderTarget for http::HeaderMap {
+    fn map(&self) -> &http::HeaderMap {
+        self
+    }
+    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()> {
+        self.insert(http::HeaderName::from_static(lower(name)), value);
+        Ok(())
+    }
+    fn remove_header(&mut self, name: &str) {
+        self.remove(name);
+    }
+}
+
+/// The lowercase form of the header names above (`HeaderName::from_static` wants it).
+fn lower(name: &'static str) -> &'static str {
+    match name {
+        X_FORWARDED_FOR => "x-forwarded-for",
+        X_REAL_IP => "x-real-ip",
+        X_FORWARDED_PROTO => "x-forwarded-proto",
+        X_FORWARDED_HOST => "x-forwarded-host",
+        X_FORWARDED_PORT => "x-forwarded-port",
+        X_REQUEST_START => "x-request-start",
+        other => other,
     }
 }
 

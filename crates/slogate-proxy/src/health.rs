@@ -1,5 +1,6 @@
 //! Active health checks: `GET /up` on every backend, taking failing ones out of rotation
-//! (after `fall` failures) and putting them back (after `rise` successes).
+//! (after `fall` failures) and putting them back (after `rise` successes). When every
+//! backend fails, requests still go to them (see `Backends::pick_or_any`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -10,7 +11,7 @@ use slogate_config::HealthCheckSettings;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::runtime::Runtime;
-use crate::upstream::Backend;
+use crate::upstream::{Backend, Target};
 
 /// The background service checking every backend of a runtime.
 pub struct HealthChecker {
@@ -80,20 +81,26 @@ impl HealthChecker {
     }
 }
 
-/// One check: a 2xx or 3xx answer to `GET path` within the timeout.
+/// One check: any HTTP answer below 500 to `GET path` within the timeout. A 4xx means the
+/// app is up and said no (no `/up` route before Rails 7.1, host authorization): taking it out
+/// of rotation for that would cause the outage the check is there to avoid.
 async fn check(backend: &Backend, settings: &HealthCheckSettings) -> bool {
+    let host = match (&settings.host, backend.target()) {
+        (Some(h), _) => h.clone(),
+        (None, Target::Tcp(a)) => a.to_string(),
+        (None, Target::Unix(_)) => "localhost".into(),
+    };
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: slogate-health-check\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: slogate-health-check\r\nConnection: close\r\n\r\n",
         settings.path
     );
     let attempt = async {
-        match backend.address() {
-            pingora_core::protocols::l4::socket::SocketAddr::Inet(a) => {
+        match backend.target() {
+            Target::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a).await.ok()?;
                 exchange(s, &request).await
             }
-            pingora_core::protocols::l4::socket::SocketAddr::Unix(a) => {
-                let path = a.as_pathname()?;
+            Target::Unix(path) => {
                 let s = tokio::net::UnixStream::connect(path).await.ok()?;
                 exchange(s, &request).await
             }
@@ -101,7 +108,7 @@ async fn check(backend: &Backend, settings: &HealthCheckSettings) -> bool {
     };
     matches!(
         tokio::time::timeout(settings.timeout, attempt).await,
-        Ok(Some(200..=399))
+        Ok(Some(100..=499))
     )
 }
 
@@ -117,6 +124,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &str) ->
         n += r;
     }
     let line = std::str::from_utf8(&buf[..n]).ok()?;
+    if !line.starts_with("HTTP/") {
+        return None;
+    }
     line.split(' ').nth(1)?.get(..3)?.parse().ok()
 }
 

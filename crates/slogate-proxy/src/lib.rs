@@ -10,6 +10,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod engine;
 pub mod forwarded;
 pub mod health;
 pub mod pages;

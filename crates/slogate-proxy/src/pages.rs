@@ -102,40 +102,49 @@ impl Pages {
         self.maintenance_allow.iter().any(|a| a == path)
     }
 
-    /// Writes an error response with the page for `code` (HTML) or an empty body.
-    pub async fn respond(
-        &self,
-        session: &mut Session,
-        code: u16,
-        extra: &[(&str, &str)],
-    ) -> pingora_error::Result<()> {
-        let body = if code == 503 && self.maintenance_on() {
+    /// The HTML body slogate answers `code` with: the maintenance page (503 while in
+    /// maintenance), the app's page for the code, or a default page like nginx's own, so a
+    /// generated error is never an empty body.
+    pub fn body_for(&self, code: u16) -> Bytes {
+        let configured = if code == 503 && self.maintenance_on() {
             self.maintenance_page
                 .clone()
                 .or_else(|| self.error_page(code).cloned())
         } else {
             self.error_page(code).cloned()
         };
+        configured.unwrap_or_else(|| default_page(code))
+    }
+
+    /// Writes an error response with the page for `code` (HTML, see [`Pages::body_for`]).
+    pub async fn respond(
+        &self,
+        session: &mut Session,
+        code: u16,
+        extra: &[(&str, &str)],
+    ) -> pingora_error::Result<()> {
+        let body = self.body_for(code);
         let mut resp: ResponseHeader =
             pingora_core::protocols::http::ServerSession::generate_error(code);
         for (k, v) in extra {
             resp.insert_header(k.to_string(), *v)?;
         }
-        match body {
-            Some(body) => {
-                resp.insert_header("content-type", "text/html")?;
-                resp.set_content_length(body.len())?;
-                session
-                    .as_downstream_mut()
-                    .write_error_response(resp, body)
-                    .await
-            }
-            None => {
-                session
-                    .as_downstream_mut()
-                    .write_error_response(resp, Bytes::new())
-                    .await
-            }
-        }
+        resp.insert_header("content-type", "text/html")?;
+        resp.set_content_length(body.len())?;
+        session
+            .as_downstream_mut()
+            .write_error_response(resp, body)
+            .await
     }
+}
+
+/// A page like nginx's default error page: status and reason, HTML.
+pub fn default_page(code: u16) -> Bytes {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    Bytes::from(format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>slogate</center>\r\n</body>\r\n</html>\r\n"
+    ))
 }

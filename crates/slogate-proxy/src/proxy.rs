@@ -223,17 +223,9 @@ impl ProxyHttp for SlogateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         ctx.connect_attempts += 1;
-        match self.rt.backends.select() {
-            Some((i, peer)) => {
-                ctx.backend = Some(i);
-                Ok(peer)
-            }
-            None => Error::e_explain(
-                ErrorType::ConnectNoRoute,
-                "every backend is failing its health check",
-            )
-            .map_err(|e| e.into_up()),
-        }
+        let (i, peer) = self.rt.backends.select();
+        ctx.backend = Some(i);
+        Ok(peer)
     }
 
     fn fail_to_connect(
@@ -424,7 +416,7 @@ impl ProxyHttp for SlogateProxy {
         let logged = self.record(ctx, &operations, &verdict, termination, duration);
         self.observe_limits(ctx);
         if self.rt.access_log.enabled() {
-            let worst = logged.iter().fold(Outcome::Success, |w, op| worse(w, op.2));
+            let worst = logged.iter().fold(Outcome::Success, |w, op| w.worse(op.2));
             self.log_access(
                 session,
                 ctx,
@@ -505,26 +497,12 @@ fn status_only(outcome: Outcome) -> ResponseVerdict {
     }
 }
 
-/// The outcome that says more about the system: system_error > client_error > canceled >
-/// success.
-fn worse(a: Outcome, b: Outcome) -> Outcome {
-    let rank = |o: Outcome| match o {
-        Outcome::Success => 0,
-        Outcome::Canceled => 1,
-        Outcome::ClientError => 2,
-        Outcome::SystemError => 3,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
 fn algorithm(a: CompressionAlgorithm) -> Algorithm {
     match a {
         CompressionAlgorithm::Gzip => Algorithm::Gzip,
         CompressionAlgorithm::Zstd => Algorithm::Zstd,
+        // Refused by validation with this engine.
+        CompressionAlgorithm::Brotli => Algorithm::Brotli,
     }
 }
 
@@ -538,7 +516,10 @@ impl SlogateProxy {
             Some(v) if request_id::is_acceptable(v.as_bytes()) => {
                 String::from_utf8_lossy(v.as_bytes()).into_owned()
             }
-            _ => request_id::generate(),
+            _ => {
+                ctx.request_id_generated = true;
+                request_id::generate()
+            }
         };
         let peer = session
             .client_addr()

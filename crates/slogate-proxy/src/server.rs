@@ -11,9 +11,10 @@ use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
-use slogate_config::{Address, Config};
+use slogate_config::{Address, Config, Engine};
 
 use crate::admin::AdminApp;
+use crate::engine::HyperApp;
 use crate::health::HealthChecker;
 use crate::proxy::SlogateProxy;
 use crate::runtime::Runtime;
@@ -137,21 +138,6 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config, registry)?));
     let tls = rt.config.server.tls.as_ref();
 
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        SlogateProxy::new(rt),
-        "slogate proxy",
-    );
-    if let Some(tls) = tls {
-        for addr in &tls.listen {
-            let settings = load_tls(tls)?;
-            proxy.add_listener(
-                ListenerConfig::tcp(addr.as_str())
-                    .tls(settings)
-                    .l4_buffer(tls_buffers()),
-            );
-        }
-    }
     let redirect = tls.filter(|t| t.redirect_http);
     let mut redirector = redirect.map(|t| {
         let https_port = t
@@ -168,15 +154,41 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
             }),
         )
     });
-    for address in &rt.config.server.listen {
-        match (address, redirector.as_mut()) {
-            (Address::Tcp(a), Some(r)) => r.add_tcp(a),
-            (Address::Unix(p), Some(r)) => r.add_uds(&p.to_string_lossy(), None),
-            (Address::Tcp(a), None) => {
-                proxy.add_listener(ListenerConfig::tcp(a.as_str()).l4_buffer(plain_buffers()))
+    let plain: Vec<&Address> = if redirector.is_some() {
+        Vec::new()
+    } else {
+        rt.config.server.listen.iter().collect()
+    };
+    if let Some(r) = redirector.as_mut() {
+        for address in &rt.config.server.listen {
+            match address {
+                Address::Tcp(a) => r.add_tcp(a),
+                Address::Unix(p) => r.add_uds(&p.to_string_lossy(), None),
             }
-            (Address::Unix(p), None) => proxy
-                .add_listener(ListenerConfig::uds(p.to_string_lossy()).l4_buffer(plain_buffers())),
+        }
+    }
+    match rt.config.server.engine {
+        Engine::Pingora => {
+            let mut proxy = pingora_proxy::http_proxy_service_with_name(
+                &server.configuration,
+                SlogateProxy::new(rt),
+                "slogate proxy",
+            );
+            add_listeners(&mut proxy, &plain, tls, plain_buffers())?;
+            server.add_service(proxy);
+        }
+        Engine::Hyper => {
+            if !plain.is_empty() {
+                let mut proxy = Service::new("slogate proxy".to_string(), HyperApp::new(rt, false));
+                add_listeners(&mut proxy, &plain, None, hyper_buffers())?;
+                server.add_service(proxy);
+            }
+            if tls.is_some() {
+                let mut secure =
+                    Service::new("slogate proxy (tls)".to_string(), HyperApp::new(rt, true));
+                add_listeners(&mut secure, &[], tls, hyper_buffers())?;
+                server.add_service(secure);
+            }
         }
     }
     let mut admin = Service::new(
@@ -184,7 +196,6 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
         HttpServer::new_app(AdminApp::new(rt)),
     );
     admin.add_tcp(&rt.config.admin_listen.to_string());
-    server.add_service(proxy);
     server.add_service(admin);
     if let Some(r) = redirector {
         server.add_service(r);
@@ -206,6 +217,42 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     // Services have finished: write the last access log lines before the process ends.
     rt.access_log.flush();
     std::process::exit(0)
+}
+
+/// Adds the plain listeners `plain` and, with `tls`, its TLS listeners to `service`.
+fn add_listeners<A: pingora_core::apps::ServerApp + Send + Sync + 'static>(
+    service: &mut Service<A>,
+    plain: &[&Address],
+    tls: Option<&slogate_config::TlsSettings>,
+    buffers: L4BufferSettings,
+) -> Result<(), String> {
+    if let Some(tls) = tls {
+        for addr in &tls.listen {
+            let settings = load_tls(tls)?;
+            service.add_listener(
+                ListenerConfig::tcp(addr.as_str())
+                    .tls(settings)
+                    .l4_buffer(tls_buffers()),
+            );
+        }
+    }
+    for address in plain {
+        match address {
+            Address::Tcp(a) => {
+                service.add_listener(ListenerConfig::tcp(a.as_str()).l4_buffer(buffers))
+            }
+            Address::Unix(p) => {
+                service.add_listener(ListenerConfig::uds(p.to_string_lossy()).l4_buffer(buffers))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// hyper buffers reads (its own head buffer) and writes (a response head and body leave
+/// in one write) itself: pingora's layer would only add a copy and memory.
+fn hyper_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(0, 0)
 }
 
 /// Client connections: no read buffer, an 8 KiB write buffer.

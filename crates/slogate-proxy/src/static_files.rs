@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use pingora_error::{Error, ErrorType, OrErr, Result};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 use slogate_config::StaticSettings;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -122,7 +122,8 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-fn accepts(accept_encoding: &str, coding: &str) -> bool {
+/// Whether an `Accept-Encoding` value accepts `coding` (a `q=0` refuses it).
+pub fn accepts(accept_encoding: &str, coding: &str) -> bool {
     accept_encoding.split(',').any(|part| {
         let mut it = part.split(';');
         let name = it.next().unwrap_or("").trim();
@@ -260,10 +261,6 @@ enum Answer {
     Unsatisfiable,
 }
 
-fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn etag_matches(list: &str, etag: &str) -> bool {
     let strong = etag.trim_start_matches("W/");
     list.split(',')
@@ -271,22 +268,22 @@ fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == strong)
 }
 
-fn answer(req: &RequestHeader, file: &FoundFile) -> Answer {
+fn answer<'a>(header: impl Fn(&str) -> Option<&'a str>, file: &FoundFile) -> Answer {
     let etag = file.etag();
-    if let Some(inm) = header(req, "if-none-match") {
+    if let Some(inm) = header("if-none-match") {
         if etag_matches(inm, &etag) {
             return Answer::NotModified;
         }
-    } else if let Some(ims) = header(req, "if-modified-since") {
+    } else if let Some(ims) = header("if-modified-since") {
         // nginx's default (`if_modified_since exact`): the same date, to the second.
         if ims.trim() == file.last_modified() {
             return Answer::NotModified;
         }
     }
-    let Some(range) = header(req, "range") else {
+    let Some(range) = header("range") else {
         return Answer::Full;
     };
-    if let Some(if_range) = header(req, "if-range") {
+    if let Some(if_range) = header("if-range") {
         let same = if if_range.trim_start().starts_with('"') || if_range.starts_with("W/") {
             if_range.trim() == etag
         } else {
@@ -329,8 +326,78 @@ fn parse_range(range: &str, len: u64) -> Answer {
     Answer::Range(first, last)
 }
 
-/// Response headers the file serving writes; `extra` carries headers kept from the app's
-/// response (for X-Accel-Redirect) or added by slogate (request id, HSTS).
+/// How a file is answered: status, headers, and the bytes to send.
+pub struct FilePlan {
+    /// 200 (or the status asked for), 206, 304 or 416.
+    pub status: u16,
+    /// Response headers, `extra` last.
+    pub headers: Vec<(String, String)>,
+    /// First byte sent.
+    pub offset: u64,
+    /// Bytes sent.
+    pub length: u64,
+}
+
+/// Plans the answer to a request for `file`: conditional requests, a byte range, and the
+/// headers nginx writes. `extra` carries headers kept from the app's response (for
+/// X-Accel-Redirect) or added by slogate (request id, HSTS).
+pub fn plan<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    file: &FoundFile,
+    status_ok: u16,
+    extra: &[(String, String)],
+) -> FilePlan {
+    let (status, range) = match answer(header, file) {
+        Answer::NotModified => (304, None),
+        Answer::Full => (status_ok, None),
+        Answer::Range(a, b) => (206, Some((a, b))),
+        Answer::Unsatisfiable => (416, None),
+    };
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(8 + extra.len());
+    let mut set = |k: &str, v: String| headers.push((k.to_string(), v));
+    if !extra
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        set("content-type", file.content_type.to_string());
+    }
+    set("last-modified", file.last_modified());
+    set("etag", file.etag());
+    set("accept-ranges", "bytes".into());
+    if file.immutable {
+        set(
+            "cache-control",
+            "public, max-age=31536000, immutable".into(),
+        );
+    }
+    if let Some(enc) = file.encoding {
+        set("content-encoding", enc.into());
+    }
+    if file.vary {
+        set("vary", "Accept-Encoding".into());
+    }
+    let (offset, length) = match (status, range) {
+        (206, Some((a, b))) => {
+            set("content-range", format!("bytes {a}-{b}/{}", file.len));
+            (a, b - a + 1)
+        }
+        (416, _) => {
+            set("content-range", format!("bytes */{}", file.len));
+            (0, 0)
+        }
+        (304, _) => (0, 0),
+        _ => (0, file.len),
+    };
+    headers.extend(extra.iter().cloned());
+    FilePlan {
+        status,
+        headers,
+        offset,
+        length,
+    }
+}
+
+/// Serves `file` through pingora (see [`plan`]).
 pub async fn serve(
     session: &mut Session,
     file: &FoundFile,
@@ -338,68 +405,29 @@ pub async fn serve(
     extra: &[(String, String)],
 ) -> Result<u16> {
     let head_only = session.req_header().method == http::Method::HEAD;
-    let ans = answer(session.req_header(), file);
-    let (status, range) = match ans {
-        Answer::NotModified => (304, None),
-        Answer::Full => (status_ok, None),
-        Answer::Range(a, b) => (206, Some((a, b))),
-        Answer::Unsatisfiable => (416, None),
-    };
-    let mut resp = ResponseHeader::build(status, Some(8))?;
-    let set = |resp: &mut ResponseHeader, k: &str, v: String| resp.insert_header(k.to_string(), v);
-    if !extra
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-    {
-        set(&mut resp, "content-type", file.content_type.to_string())?;
-    }
-    set(&mut resp, "last-modified", file.last_modified())?;
-    set(&mut resp, "etag", file.etag())?;
-    set(&mut resp, "accept-ranges", "bytes".into())?;
-    if file.immutable {
-        set(
-            &mut resp,
-            "cache-control",
-            "public, max-age=31536000, immutable".into(),
-        )?;
-    }
-    if let Some(enc) = file.encoding {
-        set(&mut resp, "content-encoding", enc.into())?;
-    }
-    if file.vary {
-        set(&mut resp, "vary", "Accept-Encoding".into())?;
-    }
-    for (k, v) in extra {
+    let req = session.req_header();
+    let p = plan(
+        |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
+        file,
+        status_ok,
+        extra,
+    );
+    let mut resp = ResponseHeader::build(p.status, Some(8))?;
+    for (k, v) in &p.headers {
         resp.insert_header(k.clone(), v.as_str())?;
     }
-    let (offset, length) = match (status, range) {
-        (206, Some((a, b))) => {
-            set(
-                &mut resp,
-                "content-range",
-                format!("bytes {a}-{b}/{}", file.len),
-            )?;
-            (a, b - a + 1)
-        }
-        (416, _) => {
-            set(&mut resp, "content-range", format!("bytes */{}", file.len))?;
-            (0, 0)
-        }
-        (304, _) => (0, 0),
-        _ => (0, file.len),
-    };
-    if status != 304 {
-        resp.set_content_length(length as usize)?;
+    if p.status != 304 {
+        resp.set_content_length(p.length as usize)?;
     }
-    let no_body = head_only || length == 0;
+    let no_body = head_only || p.length == 0;
     session
         .write_response_header(Box::new(resp), no_body)
         .await?;
     if no_body {
-        return Ok(status);
+        return Ok(p.status);
     }
-    stream_file(session, &file.path, offset, length).await?;
-    Ok(status)
+    stream_file(session, &file.path, p.offset, p.length).await?;
+    Ok(p.status)
 }
 
 async fn stream_file(session: &mut Session, path: &Path, offset: u64, length: u64) -> Result<()> {

@@ -1,17 +1,30 @@
 //! The application's backends: prebuilt peers, round robin, and health state.
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pingora_core::upstreams::peer::HttpPeer;
 use slogate_config::{Address, UpstreamSettings};
+
+/// Where a backend listens.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A TCP address, resolved once at start.
+    Tcp(SocketAddr),
+    /// A Unix socket.
+    Unix(PathBuf),
+}
 
 /// One backend.
 pub struct Backend {
     /// As configured, for logs and labels.
     pub label: String,
     peer: HttpPeer,
+    target: Target,
     healthy: AtomicBool,
+    /// The hyper engine's idle connections to it.
+    pub(crate) pool: crate::engine::pool::Pool,
 }
 
 impl Backend {
@@ -25,9 +38,9 @@ impl Backend {
         self.healthy.swap(healthy, Ordering::Relaxed) != healthy
     }
 
-    /// The address to connect to.
-    pub fn address(&self) -> &pingora_core::protocols::l4::socket::SocketAddr {
-        &self.peer._address
+    /// Where it listens.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 }
 
@@ -42,6 +55,18 @@ impl Backends {
     pub fn new(settings: &UpstreamSettings) -> Result<Backends, String> {
         let mut backends = Vec::with_capacity(settings.backends.len());
         for address in &settings.backends {
+            let target = match address {
+                Address::Tcp(hostport) => Target::Tcp(
+                    hostport
+                        .to_socket_addrs()
+                        .map_err(|e| format!("upstream.backends: cannot resolve {hostport}: {e}"))?
+                        .next()
+                        .ok_or_else(|| {
+                            format!("upstream.backends: {hostport} resolves to nothing")
+                        })?,
+                ),
+                Address::Unix(path) => Target::Unix(path.clone()),
+            };
             let mut peer = match address {
                 Address::Tcp(hostport) => {
                     let addr = hostport
@@ -65,7 +90,9 @@ impl Backends {
             backends.push(Backend {
                 label: address.to_string(),
                 peer,
+                target,
                 healthy: AtomicBool::new(true),
+                pool: Default::default(),
             });
         }
         Ok(Backends {
@@ -84,14 +111,28 @@ impl Backends {
         self.backends.iter().any(Backend::is_healthy)
     }
 
-    /// The next healthy backend, round robin; `None` when all are down.
-    pub fn select(&self) -> Option<(usize, Box<HttpPeer>)> {
+    /// The pingora peer for the next request (see [`Backends::pick_or_any`]).
+    pub fn select(&self) -> (usize, Box<HttpPeer>) {
+        let i = self.pick_or_any();
+        (i, Box::new(self.backends[i].peer.clone()))
+    }
+
+    /// The index of the next healthy backend, round robin; `None` when all are down.
+    pub fn pick(&self) -> Option<usize> {
         let n = self.backends.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n)
             .map(|i| (start + i) % n)
             .find(|&i| self.backends[i].is_healthy())
-            .map(|i| (i, Box::new(self.backends[i].peer.clone())))
+    }
+
+    /// The next backend for a request: a healthy one, or, when every health check fails,
+    /// the next one all the same (as nginx does when all its servers are marked down): a
+    /// failing check must not turn an app that still answers into a wall of 502s.
+    pub fn pick_or_any(&self) -> usize {
+        self.pick().unwrap_or_else(|| {
+            self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len().max(1)
+        })
     }
 
     /// The label of backend `i`.

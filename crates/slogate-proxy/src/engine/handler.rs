@@ -1,0 +1,1074 @@
+//! One request through the hyper engine: decide what it is, answer it locally or pass it to
+//! the app, and hand the answer back with its tracker. Each step is a few lines around the
+//! runtime's edge features and the core's [`Exchange`].
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use slogate_core::exchange::{Exchange, Measure};
+use slogate_core::response::ResponseHead;
+use tokio::sync::mpsc;
+
+use super::body::{BoxError, Encoder, FromApp, ResBody, Source, UpBody};
+use super::file::FileStream;
+use super::pool::{self, ConnectError};
+use super::track::{LogFields, Tracker};
+use crate::forwarded::{self, Arrival};
+use crate::request_id;
+use crate::runtime::Runtime;
+use crate::static_files::{self, FoundFile};
+
+/// A request body up to this size is read whole before the request goes upstream, and
+/// leaves with its head in one write; a larger one streams after it.
+const PREFETCH: usize = 64 * 1024;
+
+/// How long and how much of an unread request body slogate reads and discards after
+/// answering early, so the client reads the answer instead of a reset (nginx's lingering
+/// close: `lingering_time`, `lingering_timeout`).
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
+const LINGER_IDLE: Duration = Duration::from_secs(2);
+
+/// How long slogate reads an unsent body to name its operation after answering itself.
+const NAMING_TIME: Duration = Duration::from_millis(250);
+
+/// Response headers of the app kept when slogate serves the file it named.
+const SENDFILE_KEPT: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "cache-control",
+    "expires",
+    "content-language",
+    "set-cookie",
+    "x-request-id",
+];
+
+/// What the connection knows about every request on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Conn {
+    /// The peer (`None` over a Unix socket).
+    pub peer: Option<IpAddr>,
+    /// The local port.
+    pub port: Option<u16>,
+    /// Arrived over TLS.
+    pub tls: bool,
+}
+
+/// Per-request state while the request is decided.
+struct Cx {
+    rt: &'static Runtime,
+    conn: Conn,
+    parts: http::request::Parts,
+    client: forwarded::Client,
+    request_id: HeaderValue,
+    generated_id: bool,
+}
+
+fn text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Handles one request.
+pub async fn handle(
+    rt: &'static Runtime,
+    conn: Conn,
+    mut req: Request<Incoming>,
+) -> Response<ResBody> {
+    let start = Instant::now();
+    let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    let (request_id, generated_id) = match parts.headers.get("x-request-id") {
+        Some(v) if request_id::is_acceptable(v.as_bytes()) => (v.clone(), false),
+        _ => (
+            HeaderValue::try_from(request_id::generate()).unwrap_or(HeaderValue::from_static("-")),
+            true,
+        ),
+    };
+    let client = forwarded::client(
+        conn.peer,
+        text(&parts.headers, "x-forwarded-for"),
+        &rt.config.server.trusted_proxies,
+    );
+    let path = if rt.config.access_log.include_query {
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    } else {
+        parts.uri.path()
+    };
+    let tracker = Box::new(Tracker {
+        exchange: Exchange::new(&rt.extractor, &rt.config.policy, start),
+        rt,
+        bytes_sent: 0,
+        error: None,
+        upstream_failed: None,
+        backend: None,
+        log: LogFields {
+            started_at: SystemTime::now(),
+            request_id: request_id.clone(),
+            client: client.ip,
+            method: parts.method.clone(),
+            path: path.to_string(),
+            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+        },
+    });
+    let cx = Cx {
+        rt,
+        conn,
+        parts,
+        client,
+        request_id,
+        generated_id,
+    };
+    route(cx, tracker, body, upgrade).await
+}
+
+async fn route(
+    cx: Cx,
+    mut tracker: Box<Tracker>,
+    body: Incoming,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ResBody> {
+    let rt = cx.rt;
+    let path = cx.parts.uri.path();
+    if is_ambiguous(&cx.parts.headers) {
+        measure(&cx, &mut tracker);
+        linger(body);
+        return cx.page(400, tracker).close();
+    }
+    if rt.pages.maintenance_on() && !rt.pages.allowed_in_maintenance(path) {
+        measure(&cx, &mut tracker);
+        let body = name_from_body(rt, body, &mut tracker).await;
+        linger(body);
+        return cx.page(503, tracker);
+    }
+    if let Some(limit) = rt.config.server.max_body_size {
+        let declared = text(&cx.parts.headers, header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            // Answered before any upstream call; the body is not inspected.
+            measure(&cx, &mut tracker);
+            linger(body);
+            return cx.page(413, tracker).close();
+        }
+    }
+    if let Some(file) = cx.static_file() {
+        tracker.exchange.measure(Measure::Route(
+            format!("{} (static)", cx.parts.method.as_str()).into(),
+        ));
+        linger(body);
+        return cx.serve_file(&file, 200, &[], tracker).await;
+    }
+    measure(&cx, &mut tracker);
+    let body = match prefetch(rt, body, &mut tracker).await {
+        Ok(b) => b,
+        Err((refusal, rest)) => {
+            if !matches!(refusal, Refusal::TimedOut) {
+                linger(rest);
+            }
+            // A client that left gets nothing; its exchange ends as canceled when the
+            // answer cannot be written.
+            return cx.page(refusal.status(), tracker).close();
+        }
+    };
+    proxy(cx, tracker, body, upgrade).await
+}
+
+/// Names the request: a GraphQL endpoint's operations come from its body, a route's from
+/// the configured templates.
+fn measure(cx: &Cx, tracker: &mut Tracker) {
+    let rt = cx.rt;
+    let (method, path) = (cx.parts.method.as_str(), cx.parts.uri.path());
+    let m = if rt.is_graphql_path(path) {
+        Measure::graphql(
+            &rt.extractor,
+            method,
+            text(&cx.parts.headers, header::CONTENT_TYPE),
+            cx.parts.uri.query(),
+        )
+    } else {
+        Measure::route(rt.config.routes.name(method, path).as_deref())
+    };
+    tracker.exchange.measure(m);
+}
+
+/// Why a request body was refused.
+enum Refusal {
+    TooLarge,
+    TimedOut,
+    Broken,
+}
+
+impl Refusal {
+    fn status(&self) -> u16 {
+        match self {
+            Refusal::TooLarge => 413,
+            Refusal::TimedOut => 408,
+            Refusal::Broken => 400,
+        }
+    }
+}
+
+/// A request body: whole, or its first part and the rest still to read.
+enum Prefetched {
+    Whole(Option<Bytes>),
+    Partial(Bytes, Incoming),
+}
+
+/// Reads the body up to [`PREFETCH`] bytes, feeding the exchange.
+async fn prefetch(
+    rt: &Runtime,
+    mut body: Incoming,
+    tracker: &mut Tracker,
+) -> Result<Prefetched, (Refusal, Incoming)> {
+    if body.is_end_stream() {
+        tracker.exchange.request_end();
+        return Ok(Prefetched::Whole(None));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    loop {
+        let next = match next_chunk(rt, &mut body, tracker).await {
+            Ok(next) => next,
+            Err(refusal) => return Err((refusal, body)),
+        };
+        match next {
+            None => {
+                tracker.exchange.request_end();
+                let whole = if buf.is_empty() {
+                    first
+                } else {
+                    Some(buf.freeze())
+                };
+                return Ok(Prefetched::Whole(whole));
+            }
+            Some(chunk) => {
+                match first.take() {
+                    None if buf.is_empty() => first = Some(chunk),
+                    prior => {
+                        if let Some(p) = prior {
+                            buf.extend_from_slice(&p);
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
+                let held = first.as_ref().map_or(buf.len(), Bytes::len);
+                if held >= PREFETCH {
+                    let part = first.take().unwrap_or_else(|| buf.split().freeze());
+                    return Ok(Prefetched::Partial(part, body));
+                }
+            }
+        }
+    }
+}
+
+/// The next data chunk of a request body, within the body timeout and the size limit.
+async fn next_chunk(
+    rt: &Runtime,
+    body: &mut Incoming,
+    tracker: &mut Tracker,
+) -> Result<Option<Bytes>, Refusal> {
+    let timeout = rt.config.server.client_body_timeout;
+    loop {
+        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(Refusal::TimedOut),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(_))) => return Err(Refusal::Broken),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        tracker.exchange.request_chunk(&data);
+        if let Some(limit) = rt.config.server.max_body_size {
+            if tracker.exchange.bytes_received() > limit {
+                return Err(Refusal::TooLarge);
+            }
+        }
+        return Ok(Some(data));
+    }
+}
+
+/// When slogate answers without the app (maintenance), the body is still unread: read what
+/// names the operation, briefly, so the request counts against the right operation.
+async fn name_from_body(rt: &Runtime, mut body: Incoming, tracker: &mut Tracker) -> Incoming {
+    let read = async {
+        while tracker.exchange.wants_request_body() {
+            match next_chunk(rt, &mut body, tracker).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracker.exchange.request_end();
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(NAMING_TIME, read).await;
+    body
+}
+
+/// Reads and discards what is left of a request body after an early answer, for a bounded
+/// time and size, so a client that sends its whole body before reading gets the answer.
+fn linger(mut body: Incoming) {
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut read = 0u64;
+        let drain = async {
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout(LINGER_IDLE, body.frame()).await {
+                if let Some(d) = frame.data_ref() {
+                    read += d.len() as u64;
+                    if read > LINGER_BYTES {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    });
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// A request head that two servers could read two ways (RFC 9112 3.2: one Host; hyper
+/// already refuses conflicting Content-Lengths).
+fn is_ambiguous(headers: &HeaderMap) -> bool {
+    headers.get_all(header::HOST).iter().count() > 1
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers, and those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The request as the app gets it.
+fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
+    let rt = cx.rt;
+    let mut headers = cx.parts.headers.clone();
+    let upgrade_to = upgrade
+        .then(|| headers.get(header::UPGRADE).cloned())
+        .flatten();
+    if headers.keys().any(is_hop_by_hop) {
+        strip_hop_by_hop(&mut headers);
+    }
+    if let Some(proto) = upgrade_to {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, proto);
+    }
+    if !headers.contains_key(header::HOST) {
+        // HTTP/2 carries the host in :authority.
+        if let Some(a) = cx.parts.uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                headers.insert(header::HOST, v);
+            }
+        }
+    }
+    let arrival = Arrival {
+        client: &cx.client,
+        scheme: if cx.conn.tls { "https" } else { "http" },
+        port: cx.conn.port,
+    };
+    let _ = forwarded::set_upstream_headers(&mut headers, &arrival);
+    if cx.generated_id {
+        headers.insert("x-request-id", cx.request_id.clone());
+    }
+    match &rt.accel_mapping {
+        Some(mapping) => {
+            // Rack::Sendfile reads both (newer Racks only the mapping).
+            headers.insert(
+                "x-sendfile-type",
+                HeaderValue::from_static("X-Accel-Redirect"),
+            );
+            if let Ok(v) = HeaderValue::from_str(mapping) {
+                headers.insert("x-accel-mapping", v);
+            }
+        }
+        None => {
+            headers.remove("x-accel-mapping");
+            headers.remove("x-sendfile-type");
+        }
+    }
+    let target = cx.parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut req = Request::new(body);
+    *req.method_mut() = cx.parts.method.clone();
+    *req.uri_mut() = http::Uri::try_from(target).unwrap_or_else(|_| http::Uri::from_static("/"));
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    req
+}
+
+/// Passes the request to the app: a healthy backend (or any, when all fail their checks),
+/// a pooled connection or a new one, the next backend when a connection cannot be made.
+async fn proxy(
+    cx: Cx,
+    mut tracker: Box<Tracker>,
+    body: Prefetched,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ResBody> {
+    let rt = cx.rt;
+    let up = &rt.config.upstream;
+    let (whole, mut rest) = match body {
+        Prefetched::Whole(b) => (Some(b), None),
+        Prefetched::Partial(first, rest) => (None, Some((first, rest))),
+    };
+    let attempts = rt.backends.all().len().max(1);
+    let mut last_failure = 502;
+    for attempt in 0..attempts {
+        let i = rt.backends.pick_or_any();
+        let backend = &rt.backends.all()[i];
+        tracker.backend = Some(i);
+        let pooled = backend.pool.checkout(up.idle_timeout).await;
+        let reused = pooled.is_some();
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => match pool::connect(backend, up.connect_timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let (status, why) = match e {
+                        ConnectError::TimedOut => (504, "upstream connect timed out".to_string()),
+                        ConnectError::Failed(e) => (502, format!("upstream connect failed: {e}")),
+                    };
+                    tracing::debug!(backend = %backend.label, "{why}");
+                    tracker.error = Some(why);
+                    last_failure = status;
+                    if attempt + 1 < attempts {
+                        continue;
+                    }
+                    break;
+                }
+            },
+        };
+        let (up_body, pump) = match (&whole, rest.take()) {
+            (Some(b), _) => (UpBody::Full(b.clone()), None),
+            (None, Some((first, more))) => {
+                let (tx, rx) = mpsc::channel(2);
+                let length = text(&cx.parts.headers, header::CONTENT_LENGTH)
+                    .and_then(|v| v.trim().parse().ok());
+                let body = UpBody::Streaming {
+                    first: Some(first),
+                    rest: rx,
+                    length,
+                };
+                (body, Some((more, tx)))
+            }
+            (None, None) => (UpBody::empty(), None),
+        };
+        let request = upstream_request(&cx, up_body, upgrade.is_some());
+        tracker.exchange.upstream_sent(Instant::now());
+        let sent = send(rt, &mut sender, request, pump, &mut tracker, reused).await;
+        match sent {
+            Sent::Answered(resp, complete) => {
+                let conn = complete.then_some((sender, &backend.pool));
+                return cx.pass_on(resp, conn, tracker, upgrade).await;
+            }
+            Sent::Stale => {
+                // The pooled connection was closed by the app before the request could be
+                // sent (or read): it never reached the app, so a new connection is safe.
+                match pool::connect(backend, up.connect_timeout).await {
+                    Ok(mut fresh) => {
+                        let request = upstream_request(
+                            &cx,
+                            UpBody::Full(whole.clone().flatten()),
+                            upgrade.is_some(),
+                        );
+                        if let Sent::Answered(resp, complete) =
+                            send(rt, &mut fresh, request, None, &mut tracker, false).await
+                        {
+                            let conn = complete.then_some((fresh, &backend.pool));
+                            return cx.pass_on(resp, conn, tracker, upgrade).await;
+                        }
+                        last_failure = 502;
+                        break;
+                    }
+                    Err(_) => {
+                        last_failure = 502;
+                        break;
+                    }
+                }
+            }
+            Sent::Failed(status, why) => {
+                tracker.error = Some(why);
+                last_failure = status;
+                break;
+            }
+        }
+    }
+    cx.gateway_error(last_failure, tracker)
+}
+
+/// What became of a request sent upstream.
+enum Sent {
+    /// The app answered; `true` when the request body was sent whole (the connection can
+    /// be reused after the answer).
+    Answered(Response<Incoming>, bool),
+    /// A pooled connection turned out closed; the request did not reach the app.
+    Stale,
+    /// The app failed: the status to answer, and why.
+    Failed(u16, String),
+}
+
+async fn send(
+    rt: &Runtime,
+    sender: &mut hyper::client::conn::http1::SendRequest<UpBody>,
+    request: Request<UpBody>,
+    pump: Option<(Incoming, mpsc::Sender<Result<Bytes, BoxError>>)>,
+    tracker: &mut Tracker,
+    reused: bool,
+) -> Sent {
+    let read_timeout = rt.config.upstream.read_timeout;
+    let is_full = matches!(request.body(), UpBody::Full(_));
+    let retryable = reused && is_full;
+    if sender.ready().await.is_err() {
+        return Sent::Failed(502, "upstream connection closed".into());
+    }
+    let response = sender.try_send_request(request);
+    let mut pumped = pump.is_none();
+    let answer = async {
+        match pump {
+            None => tokio::time::timeout(read_timeout, response).await,
+            Some((body, tx)) => {
+                let mut response = std::pin::pin!(response);
+                let pumping = pump_body(rt, body, tx, tracker);
+                tokio::pin!(pumping);
+                let mut pump_over = false;
+                loop {
+                    tokio::select! {
+                        r = tokio::time::timeout(read_timeout, response.as_mut()) => break r,
+                        done = &mut pumping, if !pump_over => {
+                            pump_over = true;
+                            pumped = done;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    match answer.await {
+        Ok(Ok(resp)) => Sent::Answered(resp, pumped),
+        Ok(Err(mut e)) => {
+            let why = format!("upstream: {}", e.error());
+            match e.take_message() {
+                Some(_) if retryable => Sent::Stale,
+                _ if retryable && (e.error().is_incomplete_message() || is_reset(e.error())) => {
+                    // A pooled connection the app closed as the request went out: it read
+                    // nothing (nginx and pingora retry this case too).
+                    Sent::Stale
+                }
+                _ => Sent::Failed(502, why),
+            }
+        }
+        Err(_) => Sent::Failed(504, "upstream read timed out".into()),
+    }
+}
+
+fn is_reset(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Copies the rest of a request body upstream; returns whether it all went.
+async fn pump_body(
+    rt: &Runtime,
+    mut body: Incoming,
+    tx: mpsc::Sender<Result<Bytes, BoxError>>,
+    tracker: &mut Tracker,
+) -> bool {
+    loop {
+        match next_chunk(rt, &mut body, tracker).await {
+            Ok(Some(chunk)) => {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return false;
+                }
+            }
+            Ok(None) => {
+                tracker.exchange.request_end();
+                return true;
+            }
+            Err(refusal) => {
+                let why = match refusal {
+                    Refusal::TooLarge => "request body over server.max_body_size",
+                    Refusal::TimedOut => "request body timed out",
+                    Refusal::Broken => "request body broken",
+                };
+                let _ = tx.send(Err(why.into())).await;
+                return false;
+            }
+        }
+    }
+}
+
+impl Cx {
+    fn hsts(&self) -> Option<HeaderValue> {
+        if !self.conn.tls {
+            return None;
+        }
+        let tls = self.rt.config.server.tls.as_ref()?;
+        tls.hsts
+            .as_deref()
+            .and_then(|h| HeaderValue::from_str(h).ok())
+    }
+
+    /// Headers slogate adds to every answer.
+    fn stamp(&self, headers: &mut HeaderMap) {
+        headers.insert("x-request-id", self.request_id.clone());
+        if let Some(h) = self.hsts() {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, h);
+        }
+    }
+
+    /// An HTML page slogate answers itself.
+    fn page(&self, status: u16, mut tracker: Box<Tracker>) -> Response<ResBody> {
+        tracker.exchange.answer_locally(status);
+        let body = self.rt.pages.body_for(status);
+        let mut resp = Response::new(ResBody::full(body, Some(tracker)));
+        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        self.stamp(h);
+        resp
+    }
+
+    /// 502 or 504 for an app that failed before its head.
+    fn gateway_error(&self, status: u16, mut tracker: Box<Tracker>) -> Response<ResBody> {
+        tracker.upstream_failed = Some(status);
+        let body = self.rt.pages.body_for(status);
+        let mut resp = Response::new(ResBody::full(body, Some(tracker)));
+        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        self.stamp(h);
+        resp
+    }
+
+    /// `try_files $uri @app`: a GET/HEAD for a file under the static root.
+    fn static_file(&self) -> Option<FoundFile> {
+        let rt = self.rt;
+        let settings = &rt.config.static_files;
+        let root = settings.root.as_ref()?;
+        let (method, path) = (&self.parts.method, self.parts.uri.path());
+        if (method != Method::GET && method != Method::HEAD) || rt.is_graphql_path(path) {
+            return None;
+        }
+        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING);
+        static_files::find(settings, root, path, accept)
+    }
+
+    async fn serve_file(
+        &self,
+        file: &FoundFile,
+        status_ok: u16,
+        kept: &[(String, String)],
+        mut tracker: Box<Tracker>,
+    ) -> Response<ResBody> {
+        let headers = &self.parts.headers;
+        let plan = static_files::plan(|n| text(headers, n), file, status_ok, kept);
+        let head_only = self.parts.method == Method::HEAD;
+        let source = if head_only || plan.length == 0 {
+            Source::Empty
+        } else {
+            match FileStream::open(&file.path, plan.offset, plan.length).await {
+                Ok(f) => Source::File(f),
+                Err(e) => {
+                    tracing::warn!("serving {}: {e}", file.path.display());
+                    return self.page(500, tracker);
+                }
+            }
+        };
+        tracker.exchange.answer_locally(plan.status);
+        let compress = self.encoder_for(
+            plan.status,
+            Some(file.content_type),
+            Some(file.len),
+            file.encoding,
+        );
+        let mut body = ResBody::new(source, Some(tracker));
+        let mut resp_headers = HeaderMap::with_capacity(plan.headers.len() + 3);
+        for (k, v) in &plan.headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v)) {
+                resp_headers.insert(k, v);
+            }
+        }
+        match compress {
+            Some(enc) => {
+                resp_headers.insert(
+                    header::CONTENT_ENCODING,
+                    HeaderValue::from_static(enc.name()),
+                );
+                append_vary(&mut resp_headers);
+                body = body.compress(enc);
+            }
+            None if plan.status != 304 => {
+                resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.length));
+            }
+            None => {}
+        }
+        self.stamp(&mut resp_headers);
+        let mut resp = Response::new(body);
+        *resp.status_mut() = StatusCode::from_u16(plan.status).unwrap_or(StatusCode::OK);
+        *resp.headers_mut() = resp_headers;
+        resp
+    }
+
+    /// The client's preferred algorithm, if this answer is to be compressed. Never for
+    /// streams, already-encoded bodies, partial content or HEAD.
+    fn encoder_for(
+        &self,
+        status: u16,
+        content_type: Option<&str>,
+        len: Option<u64>,
+        encoding: Option<&str>,
+    ) -> Option<Encoder> {
+        let settings = &self.rt.config.compression;
+        if !settings.enabled
+            || self.parts.method == Method::HEAD
+            || !(200..300).contains(&status)
+            || matches!(status, 204 | 206)
+        {
+            return None;
+        }
+        if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
+            return None;
+        }
+        let mime = content_type
+            .and_then(|ct| ct.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !settings.types.contains(&mime) || len.is_some_and(|l| l < settings.min_size) {
+            return None;
+        }
+        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING)?;
+        settings
+            .algorithms
+            .iter()
+            .find(|(alg, _)| static_files::accepts(accept, algorithm_token(*alg)))
+            .and_then(|(alg, level)| Encoder::new(*alg, *level))
+    }
+
+    /// The app's answer: passed on with its body classified on the way (or the file it
+    /// named served, or the upgraded connection spliced).
+    async fn pass_on(
+        &self,
+        resp: Response<Incoming>,
+        conn: Option<(
+            hyper::client::conn::http1::SendRequest<UpBody>,
+            &'static super::pool::Pool,
+        )>,
+        mut tracker: Box<Tracker>,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ResBody> {
+        let rt = self.rt;
+        let (mut parts, body) = resp.into_parts();
+        // The client's connection speaks its own version (the app may answer HTTP/1.0).
+        parts.version = Version::HTTP_11;
+        let status = parts.status.as_u16();
+        let now = Instant::now();
+        if rt.config.static_files.sendfile {
+            if let Some((file, kept)) = self.sendfile(&parts.headers) {
+                tracker.exchange.response_head(
+                    ResponseHead {
+                        status,
+                        ..ResponseHead::default()
+                    },
+                    now,
+                );
+                tracker.exchange.response_end(now);
+                // The app's body is not wanted; its connection goes with it.
+                drop(body);
+                return self.serve_file(&file, 200, &kept, tracker).await;
+            }
+        }
+        let head_request = self.parts.method == Method::HEAD;
+        let error_code_header = rt
+            .config
+            .error_code_header
+            .as_deref()
+            .and_then(|n| text(&parts.headers, n));
+        tracker.exchange.response_head(
+            ResponseHead {
+                status,
+                graphql: false,
+                has_body: !head_request && !matches!(status, 101 | 204 | 304),
+                content_type: text(&parts.headers, header::CONTENT_TYPE),
+                content_encoding: text(&parts.headers, header::CONTENT_ENCODING),
+                error_code_header,
+            },
+            now,
+        );
+        if status == 101 {
+            return self.splice(parts, body, tracker, upgrade);
+        }
+        let streaming = text(&parts.headers, header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let compress = if streaming {
+            None
+        } else {
+            self.encoder_for(
+                status,
+                text(&parts.headers, header::CONTENT_TYPE),
+                text(&parts.headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
+                text(&parts.headers, header::CONTENT_ENCODING),
+            )
+        };
+        let buffered = !streaming
+            && !text(&parts.headers, "x-accel-buffering")
+                .is_some_and(|v| v.eq_ignore_ascii_case("no"));
+        let source = match (&rt.config.upstream.buffering, buffered) {
+            (Some(settings), true) => {
+                match buffer_answer(rt, settings, body, conn, &mut tracker).await {
+                    Ok(source) => source,
+                    Err(status) => {
+                        // Nothing was sent to the client yet: answer the gateway error.
+                        tracker.exchange.answer_locally(status);
+                        return self.gateway_error(status, tracker);
+                    }
+                }
+            }
+            _ => {
+                let read_timeout = rt.config.upstream.read_timeout;
+                let idle = Box::pin(tokio::time::sleep(read_timeout));
+                Source::App(Box::new(FromApp {
+                    body,
+                    idle,
+                    read_timeout,
+                    conn,
+                }))
+            }
+        };
+        let headers = &mut parts.headers;
+        if headers.keys().any(is_hop_by_hop) {
+            strip_hop_by_hop(headers);
+        }
+        headers.remove("x-accel-redirect");
+        headers.remove("x-sendfile");
+        self.stamp(headers);
+        let mut out = ResBody::new(source, Some(tracker));
+        if let Some(enc) = compress {
+            headers.remove(header::CONTENT_LENGTH);
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(enc.name()),
+            );
+            append_vary(headers);
+            out = out.compress(enc);
+        }
+        Response::from_parts(parts, out)
+    }
+
+    /// A 101 from the app: both connections are handed over and copied both ways.
+    fn splice(
+        &self,
+        parts: http::response::Parts,
+        body: Incoming,
+        tracker: Box<Tracker>,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ResBody> {
+        let mut upstream = Response::from_parts(parts.clone(), body);
+        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+        if let Some(client_upgrade) = upgrade {
+            tokio::spawn(async move {
+                let (client, app) = match tokio::join!(client_upgrade, upstream_upgrade) {
+                    (Ok(c), Ok(a)) => (c, a),
+                    _ => return,
+                };
+                let mut client = hyper_util::rt::TokioIo::new(client);
+                let mut app = hyper_util::rt::TokioIo::new(app);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut app).await;
+            });
+        }
+        let mut resp = Response::new(ResBody::new(Source::Empty, Some(tracker)));
+        *resp.status_mut() = parts.status;
+        *resp.headers_mut() = parts.headers;
+        self.stamp(resp.headers_mut());
+        resp
+    }
+
+    /// Whether the app's answer names a file for slogate to serve (`X-Accel-Redirect`,
+    /// `X-Sendfile`), with the headers to keep.
+    fn sendfile(&self, headers: &HeaderMap) -> Option<(FoundFile, Vec<(String, String)>)> {
+        let (accel, sendfile) = (
+            text(headers, "x-accel-redirect"),
+            text(headers, "x-sendfile"),
+        );
+        if accel.is_none() && sendfile.is_none() {
+            return None;
+        }
+        let settings = &self.rt.config.static_files;
+        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING);
+        let found = static_files::sendfile_target(settings, accel, sendfile)
+            .and_then(|p| static_files::sendfile_file(settings, p, accept));
+        let Some(file) = found else {
+            tracing::warn!(
+                accel,
+                sendfile,
+                "the app named a file outside static.internal/static.root, or a missing one"
+            );
+            return None;
+        };
+        let kept = SENDFILE_KEPT
+            .iter()
+            .filter_map(|k| text(headers, *k).map(|v| (k.to_string(), v.to_string())))
+            .collect();
+        Some((file, kept))
+    }
+}
+
+/// Closes the client connection after this answer (a refused body may still be arriving).
+trait CloseAfter {
+    fn close(self) -> Self;
+}
+
+impl CloseAfter for Response<ResBody> {
+    fn close(mut self) -> Self {
+        self.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        self
+    }
+}
+
+fn append_vary(headers: &mut HeaderMap) {
+    let has = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("accept-encoding"));
+    if !has {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+}
+
+fn algorithm_token(a: slogate_config::CompressionAlgorithm) -> &'static str {
+    match a {
+        slogate_config::CompressionAlgorithm::Gzip => "gzip",
+        slogate_config::CompressionAlgorithm::Zstd => "zstd",
+        slogate_config::CompressionAlgorithm::Brotli => "br",
+    }
+}
+
+/// Reads the app's answer into memory, as nginx's `proxy_buffering` does: an answer that
+/// fits is read whole now (the app's connection is free at once, and the answer leaves with
+/// a length); a larger one goes on in the response buffer ([`super::spool`]). A failure
+/// before anything was sent to the client is the status to answer instead.
+async fn buffer_answer(
+    rt: &Runtime,
+    settings: &slogate_config::BufferingSettings,
+    mut body: Incoming,
+    conn: Option<(
+        hyper::client::conn::http1::SendRequest<UpBody>,
+        &'static super::pool::Pool,
+    )>,
+    tracker: &mut Tracker,
+) -> Result<Source, u16> {
+    let read_timeout = rt.config.upstream.read_timeout;
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut size = 0usize;
+    loop {
+        if body.is_end_stream() {
+            break;
+        }
+        match tokio::time::timeout(read_timeout, body.frame()).await {
+            Err(_) => {
+                tracker.error = Some("upstream read timed out in the body".into());
+                return Err(504);
+            }
+            Ok(Some(Err(e))) => {
+                tracker.error = Some(format!("upstream: {e}"));
+                return Err(502);
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    size += data.len();
+                    held.push(data);
+                    if size > settings.memory {
+                        let limits = super::spool::Limits {
+                            memory: settings.memory,
+                            file: settings.max_temp_file_size,
+                            dir: settings.temp_path.clone(),
+                            read_timeout,
+                        };
+                        return Ok(Source::Spooled(super::spool::start(
+                            held, body, limits, conn,
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    let now = Instant::now();
+    for chunk in &held {
+        tracker.exchange.response_chunk(chunk);
+    }
+    tracker.exchange.response_end(now);
+    if let Some((sender, pool)) = conn {
+        pool.checkin(sender);
+    }
+    let whole = match held.len() {
+        0 => None,
+        1 => held.pop(),
+        _ => {
+            let mut all = BytesMut::with_capacity(size);
+            for chunk in &held {
+                all.extend_from_slice(chunk);
+            }
+            Some(all.freeze())
+        }
+    };
+    Ok(Source::Full(whole))
+}

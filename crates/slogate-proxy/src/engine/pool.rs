@@ -1,0 +1,115 @@
+//! Upstream HTTP/1.1 connections to the app: connect (TCP or Unix socket) with a timeout,
+//! keep idle ones per backend (last in, first out, so the warmest is reused), and drop
+//! those that closed or sat idle too long.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
+
+use super::body::UpBody;
+use crate::upstream::{Backend, Target};
+
+/// Idle connections kept per backend (nginx's `keepalive` in an `upstream` block).
+const MAX_IDLE_PER_BACKEND: usize = 256;
+
+/// Why no connection could be had.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The connect timeout passed.
+    TimedOut,
+    /// Refused, unreachable, or the HTTP handshake failed.
+    Failed(std::io::Error),
+}
+
+struct Idle {
+    sender: SendRequest<UpBody>,
+    since: Instant,
+}
+
+/// The idle connections of one backend.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl Pool {
+    /// An idle connection ready for a request, if one is kept.
+    pub async fn checkout(&self, idle_timeout: Duration) -> Option<SendRequest<UpBody>> {
+        loop {
+            let conn = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                idle.pop()?
+            };
+            if conn.sender.is_closed() || conn.since.elapsed() >= idle_timeout {
+                continue;
+            }
+            let mut sender = conn.sender;
+            // Ready at once unless the connection just closed (its driver saw the app's
+            // close) or the driver has yet to see the end of the previous answer.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    /// Gives a connection back after its response ended.
+    pub fn checkin(&self, sender: SendRequest<UpBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_PER_BACKEND {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Idle connections kept now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |v| v.len())
+    }
+}
+
+/// Opens a new HTTP/1.1 connection to `backend`; its driver runs as its own task.
+pub async fn connect(
+    backend: &Backend,
+    timeout: Duration,
+) -> Result<SendRequest<UpBody>, ConnectError> {
+    let attempt = async {
+        match backend.target() {
+            Target::Tcp(addr) => {
+                let s = TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                handshake(s).await
+            }
+            Target::Unix(path) => handshake(UnixStream::connect(path).await?).await,
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(sender)) => Ok(sender),
+        Ok(Err(e)) => Err(ConnectError::Failed(e)),
+        Err(_) => Err(ConnectError::TimedOut),
+    }
+}
+
+async fn handshake<S>(io: S) -> std::io::Result<SendRequest<UpBody>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .writev(true)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("upstream connection: {e}");
+        }
+    });
+    Ok(sender)
+}

@@ -1,0 +1,263 @@
+//! Response buffering, as nginx's `proxy_buffering`: the app's answer is read as fast as the
+//! app sends it, into memory up to a bound and then into a bounded temporary file, so a slow
+//! client never holds a Puma thread. Past the file's bound, the app is read only as fast as
+//! the client takes it.
+//!
+//! A task (the writer) reads the app; the client's response body (the reader) takes what
+//! is spooled, oldest first: memory, then the file.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use tokio::sync::Notify;
+
+use super::body::UpBody;
+use super::pool::Pool;
+
+/// Bytes read from the file per chunk sent to the client.
+const FILE_CHUNK: u64 = 64 * 1024;
+
+/// Bounds of one response's buffers.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Memory held per response.
+    pub memory: usize,
+    /// Temporary file size per response (0: no file).
+    pub file: u64,
+    /// Where temporary files are made (they are unlinked at once).
+    pub dir: PathBuf,
+    /// Time allowed between two reads from the app.
+    pub read_timeout: Duration,
+}
+
+/// How the app's answer ended.
+#[derive(Clone, Debug)]
+pub enum End {
+    /// Complete, at this instant.
+    Done(Instant),
+    /// Failed.
+    Failed(String),
+}
+
+#[derive(Default)]
+struct State {
+    memory: VecDeque<Bytes>,
+    memory_bytes: usize,
+    /// The temporary file, its written length and the reader's position in it.
+    file: Option<(File, u64, u64)>,
+    /// The file reached its bound: no more writes to it.
+    file_full: bool,
+    end: Option<End>,
+    reader_gone: bool,
+    reader: Option<Waker>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer when the reader took something or left.
+    taken: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The client's side of a spooled answer.
+pub struct Spool {
+    shared: Arc<Shared>,
+}
+
+/// Starts spooling `body` (after `first`, already read) and returns the reader.
+pub fn start(
+    first: Vec<Bytes>,
+    body: Incoming,
+    limits: Limits,
+    conn: Option<(SendRequest<UpBody>, &'static Pool)>,
+) -> Spool {
+    let mut state = State::default();
+    for b in first {
+        state.memory_bytes += b.len();
+        state.memory.push_back(b);
+    }
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        taken: Notify::new(),
+    });
+    tokio::spawn(write(shared.clone(), body, limits, conn));
+    Spool { shared }
+}
+
+/// The writer: reads the app until its answer ends, fails, or the client leaves.
+async fn write(
+    shared: Arc<Shared>,
+    mut body: Incoming,
+    limits: Limits,
+    conn: Option<(SendRequest<UpBody>, &'static Pool)>,
+) {
+    let end = loop {
+        let frame = match tokio::time::timeout(limits.read_timeout, body.frame()).await {
+            Err(_) => break End::Failed("upstream read timed out in the body".into()),
+            Ok(None) => break End::Done(Instant::now()),
+            Ok(Some(Err(e))) => break End::Failed(format!("upstream: {e}")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if !put(&shared, data, &limits).await {
+            return; // the client left: the app's connection goes too
+        }
+    };
+    let done = matches!(end, End::Done(_));
+    let waker = {
+        let mut st = shared.lock();
+        st.end = Some(end);
+        st.reader.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+    if done {
+        if let Some((sender, pool)) = conn {
+            pool.checkin(sender);
+        }
+    }
+}
+
+/// Spools one chunk, waiting while every buffer is full; `false` if the client left.
+async fn put(shared: &Shared, data: Bytes, limits: &Limits) -> bool {
+    loop {
+        let notified = shared.taken.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (stored, waker) = {
+            let mut st = shared.lock();
+            if st.reader_gone {
+                return false;
+            }
+            match place(&mut st, &data, limits) {
+                Placed::Wait => (false, None),
+                Placed::Memory | Placed::File => (true, st.reader.take()),
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        if stored {
+            return true;
+        }
+        notified.await;
+    }
+}
+
+enum Placed {
+    Memory,
+    File,
+    Wait,
+}
+
+/// Where a chunk goes: memory while it has room and no file is in use; the file while it
+/// has room; else, once the reader has drained the file, memory again (one chunk at a time).
+fn place(st: &mut State, data: &Bytes, limits: &Limits) -> Placed {
+    let file_in_use = st.file.as_ref().is_some_and(|(_, w, r)| r < w);
+    if !file_in_use && st.memory_bytes + data.len() <= limits.memory.max(1) {
+        return push_memory(st, data);
+    }
+    if !st.file_full && limits.file > 0 {
+        if st.file.is_none() {
+            match tempfile::tempfile_in(&limits.dir) {
+                Ok(f) => st.file = Some((f, 0, 0)),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot make a temporary file in {}: {e}",
+                        limits.dir.display()
+                    );
+                    st.file_full = true;
+                }
+            }
+        }
+        if let Some((f, written, _)) = st.file.as_mut() {
+            if *written + data.len() as u64 <= limits.file && f.write_all(data).is_ok() {
+                *written += data.len() as u64;
+                return Placed::File;
+            }
+            st.file_full = true;
+        }
+    }
+    if !file_in_use && st.memory.is_empty() {
+        // Over every bound: one chunk at a time, as fast as the client takes them.
+        return push_memory(st, data);
+    }
+    Placed::Wait
+}
+
+fn push_memory(st: &mut State, data: &Bytes) -> Placed {
+    st.memory_bytes += data.len();
+    st.memory.push_back(data.clone());
+    Placed::Memory
+}
+
+impl Spool {
+    /// The next chunk for the client, `None` at the end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, End>>> {
+        let mut st = self.shared.lock();
+        if let Some(b) = st.memory.pop_front() {
+            st.memory_bytes -= b.len();
+            drop(st);
+            self.shared.taken.notify_one();
+            return Poll::Ready(Some(Ok(b)));
+        }
+        if let Some((f, written, read)) = st.file.as_mut() {
+            if *read < *written {
+                let n = (*written - *read).min(FILE_CHUNK);
+                let mut buf = vec![0u8; n as usize];
+                return match f.read_exact_at(&mut buf, *read) {
+                    Ok(()) => {
+                        *read += n;
+                        drop(st);
+                        self.shared.taken.notify_one();
+                        Poll::Ready(Some(Ok(Bytes::from(buf))))
+                    }
+                    Err(e) => Poll::Ready(Some(Err(End::Failed(format!(
+                        "reading the temporary file: {e}"
+                    ))))),
+                };
+            }
+        }
+        match &st.end {
+            Some(End::Done(_)) => Poll::Ready(None),
+            Some(End::Failed(why)) => Poll::Ready(Some(Err(End::Failed(why.clone())))),
+            None => {
+                st.reader = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// When the app's answer ended, if it did.
+    pub fn done_at(&self) -> Option<Instant> {
+        match self.shared.lock().end {
+            Some(End::Done(at)) => Some(at),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.shared.lock().reader_gone = true;
+        self.shared.taken.notify_one();
+    }
+}
