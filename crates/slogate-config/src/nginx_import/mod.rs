@@ -1,0 +1,254 @@
+//! `slogate import nginx FILE`: the nginx configuration of a Rails site turned into a
+//! commented slogate configuration, with every directive it could not express listed.
+//!
+//! ```
+//! use slogate_config::nginx_import::{import_text, ImportOptions};
+//! let nginx = "upstream puma { server unix:/app/tmp/puma.sock; }\n\
+//!              server { listen 80; client_max_body_size 10m; limit_req zone=one;\n\
+//!                       location / { proxy_pass http://puma; } }\n";
+//! let import = import_text("site.conf", nginx, &ImportOptions::default()).unwrap();
+//! assert!(import.yaml.contains("max_body_size: \"10MiB\""));
+//! assert!(import.yaml.contains("# site.conf:2: client_max_body_size 10m"));
+//! assert_eq!(import.exit_code(), 1, "limit_req has no slogate equivalent");
+//! assert_eq!(import.untranslated()[0].to_string(),
+//!     "site.conf:2: untranslated: limit_req zone=one: slogate does no rate or connection limiting (put it in the load balancer or Rack::Attack)");
+//! ```
+
+mod parse;
+mod translate;
+mod values;
+
+use std::fmt;
+use std::path::Path;
+
+pub use parse::{parse_file, parse_text, print, Arg, Directive, Parsed, Source, SyntaxError};
+use translate::Settings;
+
+/// Options of an import.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// `--server NAME`: the server block whose `server_name` matches.
+    pub server: Option<String>,
+}
+
+/// How a directive fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoteKind {
+    /// slogate cannot express it.
+    Untranslated,
+    /// slogate does something close, but not the same.
+    Different,
+    /// Does not matter for a proxy in front of one app, or slogate does it already.
+    Informational,
+}
+
+impl NoteKind {
+    fn label(self) -> &'static str {
+        match self {
+            NoteKind::Untranslated => "untranslated",
+            NoteKind::Different => "different",
+            NoteKind::Informational => "informational",
+        }
+    }
+}
+
+/// A directive that did not become a setting, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Where it was written.
+    pub source: Source,
+    /// The directive, shortened.
+    pub directive: String,
+    /// How it fared.
+    pub kind: NoteKind,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}: {}",
+            self.source,
+            self.kind.label(),
+            self.directive,
+            self.reason
+        )
+    }
+}
+
+/// Why an import could not run at all (exit code 2).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// Not valid nginx syntax.
+    #[error("{0}")]
+    Syntax(#[from] SyntaxError),
+    /// The file is fine but cannot be imported as asked (no server block, an unknown name).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The result: the YAML and the notes.
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// The commented slogate configuration.
+    pub yaml: String,
+    /// Every directive that did not become a setting, in file order.
+    pub notes: Vec<Note>,
+}
+
+impl Import {
+    /// 0 when everything translated, 1 when something did not.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.untranslated().is_empty())
+    }
+
+    /// The notes that make the exit code 1 (untranslated or different).
+    pub fn untranslated(&self) -> Vec<&Note> {
+        self.notes
+            .iter()
+            .filter(|n| n.kind != NoteKind::Informational)
+            .collect()
+    }
+}
+
+/// Imports the nginx configuration in `path` (and its includes).
+pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Import, ImportError> {
+    let parsed = parse_file(path)?;
+    let mut import = build(&path.display().to_string(), &parsed.directives, options)?;
+    for u in parsed.unread.into_iter().rev() {
+        import.notes.insert(
+            0,
+            Note {
+                source: u.source,
+                directive: format!("include {}", u.path),
+                kind: NoteKind::Untranslated,
+                reason: format!("{}: its directives were not imported", u.reason),
+            },
+        );
+    }
+    import.notes.sort_by(|a, b| order(a).cmp(&order(b)));
+    import.yaml = render_notes(import.yaml, &import.notes);
+    Ok(import)
+}
+
+/// Imports nginx configuration text (includes are not followed).
+pub fn import_text(file: &str, text: &str, options: &ImportOptions) -> Result<Import, ImportError> {
+    let directives = parse_text(file, text)?;
+    let mut import = build(file, &directives, options)?;
+    import.notes.sort_by(|a, b| order(a).cmp(&order(b)));
+    import.yaml = render_notes(import.yaml, &import.notes);
+    Ok(import)
+}
+
+fn order(n: &Note) -> (String, usize, NoteKind) {
+    (n.source.file.to_string(), n.source.line, n.kind)
+}
+
+fn build(file: &str, directives: &[Directive], options: &ImportOptions) -> Result<Import, ImportError> {
+    let (settings, notes, label) = translate::translate(directives, options.server.as_deref())?;
+    let yaml = render(file, &label, &settings);
+    Ok(Import { yaml, notes })
+}
+
+/// Sections and keys in the order they are written.
+const ORDER: &[&str] = &[
+    "server.listen",
+    "server.max_body_size",
+    "server.client_body_timeout",
+    "server.keepalive_timeout",
+    "server.trusted_proxies",
+    "server.tls.listen",
+    "server.tls.cert",
+    "server.tls.key",
+    "server.tls.http2",
+    "server.tls.redirect_http",
+    "server.tls.hsts",
+    "upstream.name",
+    "upstream.backends",
+    "upstream.connect_timeout",
+    "upstream.read_timeout",
+    "upstream.write_timeout",
+    "upstream.idle_timeout",
+    "upstream.health_check.enabled",
+    "static.root",
+    "static.immutable",
+    "static.precompressed",
+    "static.sendfile",
+    "static.internal",
+    "compression.enabled",
+    "compression.algorithms",
+    "compression.types",
+    "compression.min_size",
+    "compression.gzip_level",
+    "pages.error_pages",
+    "pages.maintenance_file",
+    "pages.maintenance_page",
+];
+
+fn render(file: &str, server: &str, settings: &Settings) -> String {
+    let mut out = format!(
+        "# slogate configuration imported from nginx: {file} (server {server}) by\n\
+         # `slogate import nginx`. Each setting names the nginx directive(s) it came from;\n\
+         # settings without one keep nginx's default where slogate's differs. Check it with\n\
+         # `slogate check --config FILE`; relative paths resolve from this file's directory.\n"
+    );
+    let mut open: Vec<&str> = Vec::new();
+    for key in ORDER {
+        let Some(setting) = settings.get(key) else {
+            continue;
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        let (sections, leaf) = parts.split_at(parts.len() - 1);
+        let common = open
+            .iter()
+            .zip(sections)
+            .take_while(|(a, b)| a == b)
+            .count();
+        open.truncate(common);
+        for (depth, section) in sections.iter().enumerate().skip(common) {
+            if depth == 0 {
+                out.push('\n');
+            }
+            out.push_str(&format!("{}{section}:\n", "  ".repeat(depth)));
+            open.push(section);
+        }
+        let indent = "  ".repeat(sections.len());
+        for from in &setting.from {
+            out.push_str(&format!("{indent}# {from}\n"));
+        }
+        if let Some(c) = &setting.comment {
+            out.push_str(&format!("{indent}# ({c})\n"));
+        }
+        out.push_str(&format!("{indent}{}: {}\n", leaf[0], merged(key, settings, setting)));
+    }
+    out
+}
+
+/// `static.internal` collects one flow map per source; join them.
+fn merged(key: &str, _settings: &Settings, setting: &translate::Setting) -> String {
+    if key != "static.internal" {
+        return setting.value.clone();
+    }
+    setting.value.clone()
+}
+
+fn render_notes(mut yaml: String, notes: &[Note]) -> String {
+    for (kind, title) in [
+        (NoteKind::Untranslated, "Not translated: slogate cannot express these (exit status 1)"),
+        (NoteKind::Different, "Translated differently: slogate behaves close to, not exactly as, nginx (exit status 1)"),
+        (NoteKind::Informational, "Informational: handled by slogate already, or irrelevant to a proxy in front of one app"),
+    ] {
+        let list: Vec<&Note> = notes.iter().filter(|n| n.kind == kind).collect();
+        if list.is_empty() {
+            continue;
+        }
+        yaml.push_str(&format!("\n# {title}:\n"));
+        for n in list {
+            let line = format!("{}: {}: {}", n.source, n.directive, n.reason).replace('\n', " ");
+            yaml.push_str(&format!("#   {line}\n"));
+        }
+    }
+    yaml
+}
