@@ -146,7 +146,11 @@ fn order(n: &Note) -> (String, usize, NoteKind) {
     (n.source.file.to_string(), n.source.line, n.kind)
 }
 
-fn build(file: &str, directives: &[Directive], options: &ImportOptions) -> Result<Import, ImportError> {
+fn build(
+    file: &str,
+    directives: &[Directive],
+    options: &ImportOptions,
+) -> Result<Import, ImportError> {
     let (settings, notes, label) = translate::translate(directives, options.server.as_deref())?;
     let yaml = render(file, &label, &settings);
     Ok(Import { yaml, notes })
@@ -221,7 +225,11 @@ fn render(file: &str, server: &str, settings: &Settings) -> String {
         if let Some(c) = &setting.comment {
             out.push_str(&format!("{indent}# ({c})\n"));
         }
-        out.push_str(&format!("{indent}{}: {}\n", leaf[0], merged(key, settings, setting)));
+        out.push_str(&format!(
+            "{indent}{}: {}\n",
+            leaf[0],
+            merged(key, settings, setting)
+        ));
     }
     out
 }

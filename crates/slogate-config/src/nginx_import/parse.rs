@@ -150,7 +150,9 @@ impl<'a> Lexer<'a> {
                 loop {
                     match self.bump() {
                         None => {
-                            return Err(self.error(line, format!("unterminated {} string", c as char)))
+                            return Err(
+                                self.error(line, format!("unterminated {} string", c as char))
+                            )
                         }
                         Some(b'\\') => {
                             self.bump();
@@ -587,7 +589,10 @@ mod tests {
         ] {
             let e = parse_text("t.conf", text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
-            assert!(e.to_string().starts_with(&format!("t.conf:{line}: ")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("t.conf:{line}: ")),
+                "{e}"
+            );
             assert!(e.message.contains(msg), "{text:?}: {e}");
         }
     }
@@ -615,12 +620,20 @@ mod tests {
         )
         .unwrap();
         let p = parse_file(&dir.path().join("nginx.conf")).unwrap();
-        let names: Vec<_> = p.directives[0].children().iter().map(|d| d.name.clone()).collect();
+        let names: Vec<_> = p.directives[0]
+            .children()
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
         assert_eq!(names, ["a", "b"]);
         let b = &p.directives[0].children()[1];
         assert!(b.source.file.ends_with("conf.d/b.conf"));
         assert_eq!(b.source.line, 2);
-        assert_eq!(p.unread.len(), 1, "an empty glob is fine, a missing file is not");
+        assert_eq!(
+            p.unread.len(),
+            1,
+            "an empty glob is fine, a missing file is not"
+        );
         assert_eq!(p.unread[0].path, "missing.conf");
     }
 
@@ -636,7 +649,9 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
-        fn strip(ds: &[Directive]) -> Vec<(String, Vec<String>, Option<Vec<(String, Vec<String>)>>)> {
+        fn strip(
+            ds: &[Directive],
+        ) -> Vec<(String, Vec<String>, Option<Vec<(String, Vec<String>)>>)> {
             ds.iter()
                 .map(|d| {
                     (
@@ -644,7 +659,12 @@ mod tests {
                         d.values().iter().map(|s| s.to_string()).collect(),
                         d.block.as_ref().map(|b| {
                             b.iter()
-                                .map(|c| (c.name.clone(), c.values().iter().map(|s| s.to_string()).collect()))
+                                .map(|c| {
+                                    (
+                                        c.name.clone(),
+                                        c.values().iter().map(|s| s.to_string()).collect(),
+                                    )
+                                })
                                 .collect()
                         }),
                     )
@@ -663,21 +683,42 @@ mod tests {
         }
 
         fn directive() -> impl Strategy<Value = Directive> {
-            let leaf = (word(), prop::collection::vec(word(), 0..4)).prop_map(|(name, args)| {
-                Directive {
+            let leaf =
+                (word(), prop::collection::vec(word(), 0..4)).prop_map(|(name, args)| Directive {
                     name,
-                    args: args.into_iter().map(|value| Arg { value, quoted: true }).collect(),
+                    args: args
+                        .into_iter()
+                        .map(|value| Arg {
+                            value,
+                            quoted: true,
+                        })
+                        .collect(),
                     block: None,
-                    source: Source { file: Arc::from("t"), line: 1 },
-                }
-            });
+                    source: Source {
+                        file: Arc::from("t"),
+                        line: 1,
+                    },
+                });
             leaf.prop_recursive(3, 24, 6, |inner| {
-                (word(), prop::collection::vec(word(), 0..3), prop::collection::vec(inner, 0..6))
+                (
+                    word(),
+                    prop::collection::vec(word(), 0..3),
+                    prop::collection::vec(inner, 0..6),
+                )
                     .prop_map(|(name, args, children)| Directive {
                         name,
-                        args: args.into_iter().map(|value| Arg { value, quoted: true }).collect(),
+                        args: args
+                            .into_iter()
+                            .map(|value| Arg {
+                                value,
+                                quoted: true,
+                            })
+                            .collect(),
                         block: Some(children),
-                        source: Source { file: Arc::from("t"), line: 1 },
+                        source: Source {
+                            file: Arc::from("t"),
+                            line: 1,
+                        },
                     })
             })
         }
@@ -688,7 +729,14 @@ mod tests {
 
         fn strip_all(ds: &[Directive]) -> Vec<String> {
             ds.iter()
-                .map(|d| format!("{:?} {:?} {:?}", d.name, d.values(), d.block.as_ref().map(|b| strip_all(b))))
+                .map(|d| {
+                    format!(
+                        "{:?} {:?} {:?}",
+                        d.name,
+                        d.values(),
+                        d.block.as_ref().map(|b| strip_all(b))
+                    )
+                })
                 .collect()
         }
 

@@ -226,9 +226,16 @@ pub fn translate(
         }
     }
     let redirects: Vec<&Directive> = servers.iter().copied().filter(|s| is_redirect(s)).collect();
-    let apps: Vec<&Directive> = servers.iter().copied().filter(|s| !is_redirect(s)).collect();
+    let apps: Vec<&Directive> = servers
+        .iter()
+        .copied()
+        .filter(|s| !is_redirect(s))
+        .collect();
     let chosen = choose(&apps, server_choice)?;
-    let label = server_names(chosen).first().cloned().unwrap_or_else(|| "_".into());
+    let label = server_names(chosen)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "_".into());
     for d in &http {
         match d.name.as_str() {
             "upstream" | "server" => {}
@@ -247,7 +254,13 @@ pub fn translate(
             redirect_server(&mut cx, r);
         } else {
             let (head, rest) = (server_head(r), r.children());
-            cx.info(&head, format!("another site's redirect server ({}), not imported", rn.join(" ")));
+            cx.info(
+                &head,
+                format!(
+                    "another site's redirect server ({}), not imported",
+                    rn.join(" ")
+                ),
+            );
             let _ = rest;
         }
     }
@@ -344,7 +357,10 @@ fn is_redirect(server: &Directive) -> bool {
             "return" if is_https_redirect(d) => redirects = true,
             "rewrite" if d.arg(1).starts_with("https://") => redirects = true,
             "location" => {
-                if d.children().iter().any(|c| c.name == "return" && is_https_redirect(c)) {
+                if d.children()
+                    .iter()
+                    .any(|c| c.name == "return" && is_https_redirect(c))
+                {
                     redirects = true;
                 }
             }
@@ -390,7 +406,10 @@ fn redirect_server(cx: &mut Cx<'_>, server: &Directive) {
                     }
                 }
                 if acme {
-                    cx.untranslated(&server_head(d), "location for ACME challenges on the plain listener");
+                    cx.untranslated(
+                        &server_head(d),
+                        "location for ACME challenges on the plain listener",
+                    );
                 }
             }
             _ => directive(cx, d, Place::Redirect),
@@ -399,10 +418,17 @@ fn redirect_server(cx: &mut Cx<'_>, server: &Directive) {
 }
 
 fn redirect_target(cx: &mut Cx<'_>, d: &Directive) {
-    let target = if d.name == "return" { d.arg(1) } else { d.arg(1) };
+    let target = if d.name == "return" {
+        d.arg(1)
+    } else {
+        d.arg(1)
+    };
     let same = matches!(
         target,
-        "https://$host$request_uri" | "https://$http_host$request_uri" | "https://$server_name$request_uri" | "https://$host$uri"
+        "https://$host$request_uri"
+            | "https://$http_host$request_uri"
+            | "https://$server_name$request_uri"
+            | "https://$host$uri"
     ) || (d.name == "rewrite" && target.starts_with("https://$host"));
     if same {
         cx.set_with(
@@ -415,7 +441,10 @@ fn redirect_target(cx: &mut Cx<'_>, d: &Directive) {
             cx.different(d, "slogate redirects with 301");
         }
         if target.contains("$server_name") {
-            cx.different(d, "slogate redirects to the Host the client asked for, not the first server_name");
+            cx.different(
+                d,
+                "slogate redirects to the Host the client asked for, not the first server_name",
+            );
         }
     } else {
         cx.set_with(
@@ -436,12 +465,17 @@ fn listen(cx: &mut Cx<'_>, d: &Directive, plain_only: bool) {
     let ssl = flags.contains(&"ssl");
     let http2 = flags.contains(&"http2");
     for f in &flags {
-        if !matches!(*f, "ssl" | "http2" | "default_server" | "default" | "deferred")
-            && !f.starts_with("ipv6only")
+        if !matches!(
+            *f,
+            "ssl" | "http2" | "default_server" | "default" | "deferred"
+        ) && !f.starts_with("ipv6only")
             && !f.starts_with("backlog")
             && *f != "reuseport"
         {
-            cx.untranslated(d, format!("listen parameter {f:?} has no slogate equivalent"));
+            cx.untranslated(
+                d,
+                format!("listen parameter {f:?} has no slogate equivalent"),
+            );
         }
     }
     match values::listen(d.arg(0)) {
@@ -469,14 +503,25 @@ fn listen(cx: &mut Cx<'_>, d: &Directive, plain_only: bool) {
 
 fn main_directive(cx: &mut Cx<'_>, d: &Directive) {
     match d.name.as_str() {
-        "user" | "worker_processes" | "worker_rlimit_nofile" | "pid" | "error_log"
-        | "worker_cpu_affinity" | "pcre_jit" | "daemon" | "master_process" | "timer_resolution"
-        | "worker_shutdown_timeout" | "env" | "thread_pool" => {
-            cx.info(d, "process setting of nginx itself")
-        }
+        "user"
+        | "worker_processes"
+        | "worker_rlimit_nofile"
+        | "pid"
+        | "error_log"
+        | "worker_cpu_affinity"
+        | "pcre_jit"
+        | "daemon"
+        | "master_process"
+        | "timer_resolution"
+        | "worker_shutdown_timeout"
+        | "env"
+        | "thread_pool" => cx.info(d, "process setting of nginx itself"),
         "include" => cx.info(d, "included file"),
         "load_module" => cx.untranslated(d, "nginx module: slogate loads none"),
-        "events" => cx.info(d, "connection processing of nginx itself (slogate: server.threads)"),
+        "events" => cx.info(
+            d,
+            "connection processing of nginx itself (slogate: server.threads)",
+        ),
         "stream" | "mail" => cx.untranslated(d, "TCP/mail proxying is not slogate's job"),
         _ => cx.untranslated(d, "main-context directive with no slogate equivalent"),
     }
@@ -489,7 +534,12 @@ fn server(cx: &mut Cx<'_>, server: &Directive) {
             cx.root = Some(d.arg(0).to_string());
         }
         // The maintenance check's variables, wherever they are set.
-        if d.name == "if" && d.values().join(" ").trim_start_matches('(').starts_with("-f ") {
+        if d.name == "if"
+            && d.values()
+                .join(" ")
+                .trim_start_matches('(')
+                .starts_with("-f ")
+        {
             let body = d.children();
             if body.iter().any(|c| c.name == "return" && c.arg(0) == "503") {
                 cx.maintenance = true;
@@ -526,9 +576,9 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
     let kids = loc.children();
     let has = |n: &str| kids.iter().any(|c| c.name == n);
     let proxies = has("proxy_pass");
-    let upgrade = kids.iter().any(|c| {
-        c.name == "proxy_set_header" && c.arg(0).eq_ignore_ascii_case("upgrade")
-    });
+    let upgrade = kids
+        .iter()
+        .any(|c| c.name == "proxy_set_header" && c.arg(0).eq_ignore_ascii_case("upgrade"));
     let place = if has("internal") && has("alias") {
         Place::Internal
     } else if path.starts_with('@') && !proxies {
@@ -575,22 +625,30 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
                 cx.info(a, "the directory of static.internal");
             }
         }
-        Place::Cable => cx.info(&server_head(loc), "WebSockets: slogate passes Upgrade requests through on every path"),
+        Place::Cable => cx.info(
+            &server_head(loc),
+            "WebSockets: slogate passes Upgrade requests through on every path",
+        ),
         Place::OtherProxy => cx.info(
             &server_head(loc),
-            format!("location {} proxies to the app like every other path", args.join(" ")),
+            format!(
+                "location {} proxies to the app like every other path",
+                args.join(" ")
+            ),
         ),
-        Place::StaticFile => cx.info(&server_head(loc), "a file under static.root is served by slogate"),
+        Place::StaticFile => cx.info(
+            &server_head(loc),
+            "a file under static.root is served by slogate",
+        ),
         Place::Maintenance => cx.info(&server_head(loc), "named location of the maintenance page"),
         _ => {}
     }
     for c in kids {
         match (place, c.name.as_str()) {
             (Place::Internal, "internal" | "alias") => {}
-            (Place::StaticFile, "root") if Some(c.arg(0)) != cx.root.as_deref() => cx.untranslated(
-                c,
-                "slogate serves files from one directory (static.root)",
-            ),
+            (Place::StaticFile, "root") if Some(c.arg(0)) != cx.root.as_deref() => {
+                cx.untranslated(c, "slogate serves files from one directory (static.root)")
+            }
             (Place::StaticFile, "log_not_found" | "access_log" | "root") => {
                 cx.info(c, "slogate logs and serves it like any file")
             }
@@ -607,7 +665,12 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
             (Place::Maintenance, "try_files") => {
                 if let Some(page) = c.values().iter().find(|v| v.ends_with(".html")) {
                     let page = page.trim_start_matches('/').to_string();
-                    cx.set_with("pages.maintenance_page", yaml_str(&page), c, "relative to static.root");
+                    cx.set_with(
+                        "pages.maintenance_page",
+                        yaml_str(&page),
+                        c,
+                        "relative to static.root",
+                    );
                 } else {
                     cx.untranslated(c, "maintenance location without a page");
                 }
@@ -619,7 +682,22 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
 
 /// `^~ /assets/`, `/assets/`, `~ ^/(assets|packs)/`, `~* ^/assets/` -> the prefixes.
 fn asset_prefixes(modifier: &str, path: &str) -> Option<Vec<String>> {
-    let known = |p: &str| matches!(p, "assets" | "packs" | "vite" | "vite-dev" | "system" | "uploads" | "images" | "javascripts" | "stylesheets" | "fonts" | "builds");
+    let known = |p: &str| {
+        matches!(
+            p,
+            "assets"
+                | "packs"
+                | "vite"
+                | "vite-dev"
+                | "system"
+                | "uploads"
+                | "images"
+                | "javascripts"
+                | "stylesheets"
+                | "fonts"
+                | "builds"
+        )
+    };
     match modifier {
         "" | "^~" => {
             let name = path.trim_matches('/');
@@ -627,7 +705,9 @@ fn asset_prefixes(modifier: &str, path: &str) -> Option<Vec<String>> {
         }
         "~" | "~*" => {
             let body = path.strip_prefix("^/")?;
-            let body = body.strip_suffix('/').or_else(|| body.strip_suffix("/.*"))?;
+            let body = body
+                .strip_suffix('/')
+                .or_else(|| body.strip_suffix("/.*"))?;
             let names: Vec<&str> = match body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
                 Some(group) => group.trim_start_matches("?:").split('|').collect(),
                 None => vec![body],
@@ -703,7 +783,13 @@ fn directive(cx: &mut Cx<'_>, d: &Directive, place: Place) {
     let n = d.name.as_str();
     let in_location = matches!(
         place,
-        Place::App | Place::Assets | Place::Cable | Place::OtherProxy | Place::StaticFile | Place::Internal | Place::Maintenance
+        Place::App
+            | Place::Assets
+            | Place::Cable
+            | Place::OtherProxy
+            | Place::StaticFile
+            | Place::Internal
+            | Place::Maintenance
     );
     match n {
         "listen" if place == Place::Server => listen(cx, d, false),
@@ -751,7 +837,7 @@ fn directive(cx: &mut Cx<'_>, d: &Directive, place: Place) {
         }
         "proxy_read_timeout" | "proxy_send_timeout" if place == Place::Cable => cx.info(
             d,
-            "a WebSocket is a tunnel once upgraded: slogate applies no read timeout to it",
+            "slogate applies upstream.read_timeout to every path, WebSockets included; ActionCable pings every 3 s, so an open cable is never idle that long",
         ),
         "proxy_connect_timeout" | "proxy_read_timeout" | "proxy_send_timeout" => cx.different(
             d,
@@ -827,7 +913,7 @@ fn directive(cx: &mut Cx<'_>, d: &Directive, place: Place) {
             "slogate does not brotli-compress dynamic responses (zstd and gzip); precompressed .br files are served",
         ),
         "expires" if place == Place::Assets => {
-            cx.different(d, format!("expires {}: slogate sends Cache-Control: public, max-age=31536000, immutable (one year) and no Expires header", d.arg(0)))
+            cx.different(d, "slogate sends Cache-Control: public, max-age=31536000, immutable (one year) and no Expires header")
         }
         "add_header" if place == Place::Assets && d.arg(0).eq_ignore_ascii_case("cache-control") => {
             if d.arg(1) == "public, max-age=31536000, immutable" {
@@ -961,7 +1047,10 @@ fn try_files(cx: &mut Cx<'_>, d: &Directive, place: Place) {
     match place {
         Place::Assets | Place::StaticFile => {
             if last == "=404" {
-                cx.different(d, "a missing file here gets Rails' 404 from slogate, not nginx's");
+                cx.different(
+                    d,
+                    "a missing file here gets Rails' 404 from slogate, not nginx's",
+                );
             } else {
                 cx.info(d, "slogate serves the file when it exists");
             }
@@ -978,9 +1067,15 @@ fn try_files(cx: &mut Cx<'_>, d: &Directive, place: Place) {
                 }
             }
             if last.starts_with('@') || last.starts_with('/') {
-                cx.info(d, "files under static.root are served, everything else goes to the app");
+                cx.info(
+                    d,
+                    "files under static.root are served, everything else goes to the app",
+                );
             } else {
-                cx.different(d, format!("slogate sends requests for missing files to the app, not {last}"));
+                cx.different(
+                    d,
+                    format!("slogate sends requests for missing files to the app, not {last}"),
+                );
             }
             if cx.root.is_none() {
                 cx.untranslated(d, "try_files without root");
@@ -1009,7 +1104,12 @@ fn proxy_pass(cx: &mut Cx<'_>, d: &Directive, place: Place) {
         }
     };
     if !path.is_empty() && path != "/" || (path == "/" && place != Place::App) {
-        cx.different(d, format!("slogate forwards the request path unchanged; this one replaces it with {path:?}"));
+        cx.different(
+            d,
+            format!(
+                "slogate forwards the request path unchanged; this one replaces it with {path:?}"
+            ),
+        );
     }
     let backends: Vec<String> = if let Some(up) = cx.upstreams.get(&host).copied() {
         if !cx.settings.contains_key("upstream.backends") {
@@ -1031,7 +1131,10 @@ fn proxy_pass(cx: &mut Cx<'_>, d: &Directive, place: Place) {
         if existing.is_empty() {
             cx.set("upstream.backends", yaml_list(&backends), d);
         } else if existing != backends {
-            cx.untranslated(d, "a second backend group: slogate proxies every path to one upstream");
+            cx.untranslated(
+                d,
+                "a second backend group: slogate proxies every path to one upstream",
+            );
         } else if let Some(s) = cx.settings.get_mut("upstream.backends") {
             s.from.push(origin(d));
         }
@@ -1046,13 +1149,14 @@ fn proxy_pass(cx: &mut Cx<'_>, d: &Directive, place: Place) {
 }
 
 fn upstream(cx: &mut Cx<'_>, up: &Directive) {
-    let name: String = up
-        .arg(0)
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .collect();
+    let name: String = up.arg(0).chars().filter(|c| c.is_ascii_graphic()).collect();
     if !name.is_empty() {
-        cx.set_with("upstream.name", yaml_str(&name), up, "the `service` label of every metric");
+        cx.set_with(
+            "upstream.name",
+            yaml_str(&name),
+            up,
+            "the `service` label of every metric",
+        );
     }
     for d in up.children() {
         match d.name.as_str() {
@@ -1079,8 +1183,12 @@ fn upstream(cx: &mut Cx<'_>, up: &Directive) {
             }
             "keepalive" => cx.info(d, "slogate keeps a pool of idle connections to the app"),
             "keepalive_timeout" => cx.time("upstream.idle_timeout", d),
-            "keepalive_requests" => cx.info(d, "slogate reuses a connection until it is idle too long"),
-            "least_conn" | "ip_hash" | "hash" | "random" => cx.untranslated(d, "slogate balances round robin"),
+            "keepalive_requests" => {
+                cx.info(d, "slogate reuses a connection until it is idle too long")
+            }
+            "least_conn" | "ip_hash" | "hash" | "random" => {
+                cx.untranslated(d, "slogate balances round robin")
+            }
             _ => directive(cx, d, Place::Upstream),
         }
     }
@@ -1091,7 +1199,11 @@ fn error_page(cx: &mut Cx<'_>, d: &Directive) {
     let Some((uri, codes)) = args.split_last() else {
         return;
     };
-    let codes: Vec<&str> = codes.iter().copied().filter(|c| !c.starts_with('=')).collect();
+    let codes: Vec<&str> = codes
+        .iter()
+        .copied()
+        .filter(|c| !c.starts_with('='))
+        .collect();
     let has_503 = codes.contains(&"503");
     let maint = has_503 && cx.maintenance;
     let mut fivexx = false;
@@ -1102,7 +1214,9 @@ fn error_page(cx: &mut Cx<'_>, d: &Directive) {
             "503" => {}
             other => cx.untranslated(
                 d,
-                format!("{other}: slogate serves pages only for the 5xx errors it generates itself"),
+                format!(
+                    "{other}: slogate serves pages only for the 5xx errors it generates itself"
+                ),
             ),
         }
     }
@@ -1139,7 +1253,12 @@ fn error_page(cx: &mut Cx<'_>, d: &Directive) {
 /// `if (-f FILE) { return 503; }` and its `set $maintenance` variants.
 fn if_block(cx: &mut Cx<'_>, d: &Directive) {
     let cond = d.values().join(" ");
-    let cond = cond.trim().trim_start_matches('(').trim_end_matches(')').trim().to_string();
+    let cond = cond
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim()
+        .to_string();
     let body = d.children();
     let returns_503 = body.iter().any(|c| c.name == "return" && c.arg(0) == "503");
     if let Some(file) = cond.strip_prefix("-f ") {
@@ -1178,7 +1297,10 @@ fn if_block(cx: &mut Cx<'_>, d: &Directive) {
                         }
                     }
                 }
-                None => cx.untranslated(d, "maintenance file path with variables slogate cannot expand"),
+                None => cx.untranslated(
+                    d,
+                    "maintenance file path with variables slogate cannot expand",
+                ),
             }
             return;
         }
@@ -1208,7 +1330,10 @@ fn if_block(cx: &mut Cx<'_>, d: &Directive) {
                         "relative to static.root",
                     );
                 }
-                cx.different(d, "slogate answers 503 with the maintenance page; this rewrite answers 200");
+                cx.different(
+                    d,
+                    "slogate answers 503 with the maintenance page; this rewrite answers 200",
+                );
                 return;
             }
         }
@@ -1221,7 +1346,11 @@ fn if_block(cx: &mut Cx<'_>, d: &Directive) {
         cx.info(d, "part of the maintenance check (pages.maintenance_file)");
         return;
     }
-    if mentions_var || body.iter().any(|c| c.name == "set" && cx.maintenance_vars.iter().any(|v| v == c.arg(0))) {
+    if mentions_var
+        || body
+            .iter()
+            .any(|c| c.name == "set" && cx.maintenance_vars.iter().any(|v| v == c.arg(0)))
+    {
         if cond.contains("maintenance.html") || cond.contains("$uri = /") {
             cx.info(d, "slogate serves the maintenance page itself");
         } else {
@@ -1240,9 +1369,7 @@ fn request_filename_if(cx: &mut Cx<'_>, d: &Directive, cond: &str) {
     let body = d.children();
     match cond {
         "-f $request_filename" => cx.info(d, "a file under static.root is served by slogate"),
-        "-f $request_filename/index.html" => {
-            cx.info(d, "slogate serves a directory's index.html")
-        }
+        "-f $request_filename/index.html" => cx.info(d, "slogate serves a directory's index.html"),
         "-f $request_filename.html" => cx.different(
             d,
             "slogate serves $uri and $uri/index.html, not $uri.html (Rails page cache)",
@@ -1275,8 +1402,13 @@ fn request_filename_if(cx: &mut Cx<'_>, d: &Directive, cond: &str) {
 fn map_block(cx: &mut Cx<'_>, m: &Directive) {
     let (from, to) = (m.arg(0), m.arg(1));
     match (from, to) {
-        ("$http_upgrade", _) => cx.info(m, "WebSocket Connection header: slogate passes upgrades itself"),
-        ("$http_x_request_id", _) => cx.info(m, "request id: slogate keeps a sane incoming X-Request-Id"),
+        ("$http_upgrade", _) => cx.info(
+            m,
+            "WebSocket Connection header: slogate passes upgrades itself",
+        ),
+        ("$http_x_request_id", _) => {
+            cx.info(m, "request id: slogate keeps a sane incoming X-Request-Id")
+        }
         _ => cx.untranslated(m, "slogate has no variables"),
     }
 }
@@ -1309,21 +1441,48 @@ fn finish(cx: &mut Cx<'_>) {
         set_default(cx, "server.listen", value, why);
     }
     if cx.settings.contains_key("server.tls.listen") {
-        set_default(cx, "server.tls.http2", "false", "nginx's default: no http2 on the listen line");
+        set_default(
+            cx,
+            "server.tls.http2",
+            "false",
+            "nginx's default: no http2 on the listen line",
+        );
     } else {
-        for key in ["server.tls.cert", "server.tls.key", "server.tls.hsts", "server.tls.http2", "server.tls.redirect_http"] {
+        for key in [
+            "server.tls.cert",
+            "server.tls.key",
+            "server.tls.hsts",
+            "server.tls.http2",
+            "server.tls.redirect_http",
+        ] {
             if let Some(s) = cx.settings.remove(key) {
                 cx.notes.push(Note {
                     source: parse_source(&s.from),
-                    directive: s.from.first().map(|f| f.split_once(": ").map_or(f.as_str(), |x| x.1).to_string()).unwrap_or_default(),
+                    directive: s
+                        .from
+                        .first()
+                        .map(|f| f.split_once(": ").map_or(f.as_str(), |x| x.1).to_string())
+                        .unwrap_or_default(),
                     kind: NoteKind::Untranslated,
-                    reason: format!("{key} needs a TLS listener (listen ... ssl) in the chosen server"),
+                    reason: format!(
+                        "{key} needs a TLS listener (listen ... ssl) in the chosen server"
+                    ),
                 });
             }
         }
     }
-    set_default(cx, "upstream.connect_timeout", "\"60s\"", "nginx's default proxy_connect_timeout");
-    set_default(cx, "upstream.health_check.enabled", "false", "nginx checks no health; turn it on if the app has a health route (Rails 7.1: /up)");
+    set_default(
+        cx,
+        "upstream.connect_timeout",
+        "\"60s\"",
+        "nginx's default proxy_connect_timeout",
+    );
+    set_default(
+        cx,
+        "upstream.health_check.enabled",
+        "false",
+        "nginx checks no health; turn it on if the app has a health route (Rails 7.1: /up)",
+    );
     if !cx.settings.contains_key("upstream.backends") {
         cx.settings.insert(
             "upstream.backends",
@@ -1334,7 +1493,10 @@ fn finish(cx: &mut Cx<'_>) {
             },
         );
         cx.notes.push(Note {
-            source: Source { file: "-".into(), line: 0 },
+            source: Source {
+                file: "-".into(),
+                line: 0,
+            },
             directive: "proxy_pass".into(),
             kind: NoteKind::Untranslated,
             reason: "the chosen server proxies to no app; set upstream.backends by hand".into(),
@@ -1343,28 +1505,96 @@ fn finish(cx: &mut Cx<'_>) {
     if !cx.settings.contains_key("static.root") || !cx.proxied {
         cx.settings.remove("static.root");
     }
-    if !cx.settings.contains_key("static.immutable") {
-        set_default(cx, "static.immutable", "[]", "no assets location: no far-future cache headers");
+    if let (Some(file), Some(page), Some(root)) = (
+        cx.settings.get("pages.maintenance_file"),
+        cx.settings.get("pages.maintenance_page"),
+        cx.settings.get("static.root"),
+    ) {
+        let root: String = serde_json::from_str(&root.value).unwrap_or_default();
+        let page_path: String = serde_json::from_str(&page.value).unwrap_or_default();
+        let file_path: String = serde_json::from_str(&file.value).unwrap_or_default();
+        if format!("{}/{page_path}", root.trim_end_matches('/')) == file_path {
+            let note = Note {
+                source: parse_source(&file.from),
+                directive: file.from.first().map(|f| f.split_once(": ").map_or(f.as_str(), |x| x.1).to_string()).unwrap_or_default(),
+                kind: NoteKind::Different,
+                reason: "the switch file is the page itself: slogate reads pages.maintenance_page when it starts (when the file is usually absent), so it answers 503 without this page; point maintenance_page at a page that always exists".into(),
+            };
+            cx.notes.push(note);
+        }
     }
-    set_default(cx, "static.precompressed", "false", "nginx's default: gzip_static off");
+    if !cx.settings.contains_key("static.immutable") {
+        set_default(
+            cx,
+            "static.immutable",
+            "[]",
+            "no assets location: no far-future cache headers",
+        );
+    }
+    set_default(
+        cx,
+        "static.precompressed",
+        "false",
+        "nginx's default: gzip_static off",
+    );
     if !cx.sendfile {
-        set_default(cx, "static.sendfile", "false", "no X-Sendfile-Type / X-Accel-Mapping sent to the app");
+        set_default(
+            cx,
+            "static.sendfile",
+            "false",
+            "no X-Sendfile-Type / X-Accel-Mapping sent to the app",
+        );
     }
     if cx.gzip {
-        set_default(cx, "compression.algorithms", "[\"gzip\"]", "nginx compresses with gzip only");
-        set_default(cx, "compression.min_size", "\"20\"", "nginx's default gzip_min_length");
-        set_default(cx, "compression.gzip_level", "1", "nginx's default gzip_comp_level");
-        set_default(cx, "compression.types", "[\"text/html\"]", "nginx's default gzip_types");
+        set_default(
+            cx,
+            "compression.algorithms",
+            "[\"gzip\"]",
+            "nginx compresses with gzip only",
+        );
+        set_default(
+            cx,
+            "compression.min_size",
+            "\"20\"",
+            "nginx's default gzip_min_length",
+        );
+        set_default(
+            cx,
+            "compression.gzip_level",
+            "1",
+            "nginx's default gzip_comp_level",
+        );
+        set_default(
+            cx,
+            "compression.types",
+            "[\"text/html\"]",
+            "nginx's default gzip_types",
+        );
     } else {
-        set_default(cx, "compression.enabled", "false", "nginx's default: gzip off");
-        for k in ["compression.algorithms", "compression.min_size", "compression.gzip_level", "compression.types"] {
+        set_default(
+            cx,
+            "compression.enabled",
+            "false",
+            "nginx's default: gzip off",
+        );
+        for k in [
+            "compression.algorithms",
+            "compression.min_size",
+            "compression.gzip_level",
+            "compression.types",
+        ] {
             if let Some(s) = cx.settings.get_mut(k) {
                 s.comment = Some("kept, though compression is off".into());
             }
         }
     }
     if !cx.error_pages {
-        set_default(cx, "pages.error_pages", "false", "no error_page: nginx answers its own errors with its built-in pages");
+        set_default(
+            cx,
+            "pages.error_pages",
+            "false",
+            "no error_page: nginx answers its own errors with its built-in pages",
+        );
     }
 }
 

@@ -9,13 +9,17 @@ pub fn time_ms(s: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let mult: u64 = match &rest[..unit_len] {
             "" | "s" => 1000,
             "ms" => 1,
@@ -122,7 +126,10 @@ mod tests {
     fn listens() {
         assert_eq!(listen("80"), Some(Listen::Tcp("0.0.0.0:80".into())));
         assert_eq!(listen("*:8080"), Some(Listen::Tcp("0.0.0.0:8080".into())));
-        assert_eq!(listen("127.0.0.1"), Some(Listen::Tcp("127.0.0.1:80".into())));
+        assert_eq!(
+            listen("127.0.0.1"),
+            Some(Listen::Tcp("127.0.0.1:80".into()))
+        );
         assert_eq!(listen("[::]:443"), Some(Listen::V6("[::]:443".into())));
         assert_eq!(listen("x:y"), None);
     }
