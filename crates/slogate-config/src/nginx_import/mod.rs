@@ -128,7 +128,7 @@ pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Import, Impor
             },
         );
     }
-    import.notes.sort_by(|a, b| order(a).cmp(&order(b)));
+    import.notes.sort_by_key(order);
     import.yaml = render_notes(import.yaml, &import.notes);
     Ok(import)
 }
@@ -137,7 +137,7 @@ pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Import, Impor
 pub fn import_text(file: &str, text: &str, options: &ImportOptions) -> Result<Import, ImportError> {
     let directives = parse_text(file, text)?;
     let mut import = build(file, &directives, options)?;
-    import.notes.sort_by(|a, b| order(a).cmp(&order(b)));
+    import.notes.sort_by_key(order);
     import.yaml = render_notes(import.yaml, &import.notes);
     Ok(import)
 }
@@ -225,21 +225,9 @@ fn render(file: &str, server: &str, settings: &Settings) -> String {
         if let Some(c) = &setting.comment {
             out.push_str(&format!("{indent}# ({c})\n"));
         }
-        out.push_str(&format!(
-            "{indent}{}: {}\n",
-            leaf[0],
-            merged(key, settings, setting)
-        ));
+        out.push_str(&format!("{indent}{}: {}\n", leaf[0], setting.value));
     }
     out
-}
-
-/// `static.internal` collects one flow map per source; join them.
-fn merged(key: &str, _settings: &Settings, setting: &translate::Setting) -> String {
-    if key != "static.internal" {
-        return setting.value.clone();
-    }
-    setting.value.clone()
 }
 
 fn render_notes(mut yaml: String, notes: &[Note]) -> String {
@@ -259,4 +247,125 @@ fn render_notes(mut yaml: String, notes: &[Note]) -> String {
         }
     }
     yaml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import(text: &str) -> Import {
+        import_text("t.conf", text, &ImportOptions::default()).expect("imports")
+    }
+
+    fn kinds(import: &Import, what: &str) -> Vec<NoteKind> {
+        import
+            .notes
+            .iter()
+            .filter(|n| n.directive.contains(what))
+            .map(|n| n.kind)
+            .collect()
+    }
+
+    #[test]
+    fn the_yaml_reads_back_as_a_slogate_config() {
+        let i = import(
+            "upstream a { server 127.0.0.1:3000; server unix:/run/puma.sock; }\n\
+             server { listen 8080; listen 8443 ssl http2; ssl_certificate /c.pem;\n\
+             ssl_certificate_key /k.pem; client_max_body_size 5m; proxy_read_timeout 1h30m;\n\
+             set_real_ip_from 10.0.0.1; gzip on; gzip_types application/json;\n\
+             location / { proxy_pass http://a; } }\n",
+        );
+        let raw = crate::parse_raw("t.yaml", &i.yaml).expect("valid YAML for slogate");
+        assert_eq!(
+            raw.upstream.backends,
+            ["127.0.0.1:3000", "unix:/run/puma.sock"]
+        );
+        assert_eq!(raw.server.listen, ["0.0.0.0:8080"]);
+        let tls = raw.server.tls.expect("tls");
+        assert_eq!(tls.listen, ["0.0.0.0:8443"]);
+        assert!(tls.http2 && !tls.redirect_http);
+        assert_eq!(raw.server.max_body_size.0, 5 << 20);
+        assert_eq!(raw.upstream.read_timeout.0.as_secs(), 5400);
+        assert_eq!(raw.server.trusted_proxies, ["10.0.0.1/32"]);
+        assert_eq!(raw.compression.types, ["text/html", "application/json"]);
+        assert_eq!(raw.compression.algorithms, ["gzip"]);
+        assert_eq!(raw.compression.gzip_level, 1, "nginx's default level");
+        assert!(!raw.upstream.health_check.enabled);
+        assert_eq!(i.exit_code(), 0, "{:?}", i.notes);
+    }
+
+    #[test]
+    fn a_direct_proxy_pass_is_the_backend() {
+        let i = import("server { listen 80; location / { proxy_pass http://127.0.0.1:3000; } }");
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert_eq!(raw.upstream.backends, ["127.0.0.1:3000"]);
+        let i = import("server { location / { proxy_pass http://unix:/tmp/p.sock:/; } }");
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert_eq!(raw.upstream.backends, ["unix:/tmp/p.sock"]);
+    }
+
+    #[test]
+    fn tls_settings_without_a_tls_listener_are_reported() {
+        let i = import(
+            "server { listen 80; ssl_certificate /c.pem; ssl_certificate_key /k.pem;\n\
+             location / { proxy_pass http://127.0.0.1:3000; } }",
+        );
+        assert!(!i.yaml.contains("\n  tls:"), "{}", i.yaml);
+        assert!(
+            i.notes
+                .iter()
+                .any(|n| n.kind == NoteKind::Untranslated
+                    && n.reason.contains("needs a TLS listener"))
+        );
+        assert_eq!(i.exit_code(), 1);
+    }
+
+    #[test]
+    fn ipv6_listeners_and_fixed_host_redirects_are_different() {
+        let i = import(
+            "server { listen 80; listen [::]:80; return 301 https://example.com$request_uri; }\n\
+             server { listen 443 ssl; ssl_certificate /c; ssl_certificate_key /k;\n\
+             location / { proxy_pass http://127.0.0.1:3000; } }",
+        );
+        assert_eq!(kinds(&i, "[::]:80"), [NoteKind::Different]);
+        assert_eq!(kinds(&i, "return 301"), [NoteKind::Different]);
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert!(raw.server.tls.unwrap().redirect_http);
+        assert_eq!(raw.server.listen, ["0.0.0.0:80"]);
+    }
+
+    #[test]
+    fn a_config_without_an_app_is_a_usage_error() {
+        let e = import_text(
+            "t.conf",
+            "server { listen 80; return 301 https://$host$request_uri; }",
+            &ImportOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ImportError::Usage(_)), "{e}");
+        let e = import_text("t.conf", "server {", &ImportOptions::default()).unwrap_err();
+        assert!(e.to_string().starts_with("t.conf:1: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_directives_are_never_dropped() {
+        let i = import(
+            "server { listen 80; more_set_headers 'X: y'; location / { proxy_pass http://127.0.0.1:3000;\n\
+             passenger_enabled on; } location ~* \\.php$ { return 404; } }",
+        );
+        for what in [
+            "more_set_headers",
+            "passenger_enabled",
+            "location ~* \\.php$",
+            "return 404",
+        ] {
+            assert_eq!(
+                kinds(&i, what).first(),
+                Some(&NoteKind::Untranslated),
+                "{what}: {:?}",
+                i.notes
+            );
+            assert!(i.yaml.contains(what), "{what} in the YAML's comments");
+        }
+    }
 }

@@ -649,29 +649,6 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
-        fn strip(
-            ds: &[Directive],
-        ) -> Vec<(String, Vec<String>, Option<Vec<(String, Vec<String>)>>)> {
-            ds.iter()
-                .map(|d| {
-                    (
-                        d.name.clone(),
-                        d.values().iter().map(|s| s.to_string()).collect(),
-                        d.block.as_ref().map(|b| {
-                            b.iter()
-                                .map(|c| {
-                                    (
-                                        c.name.clone(),
-                                        c.values().iter().map(|s| s.to_string()).collect(),
-                                    )
-                                })
-                                .collect()
-                        }),
-                    )
-                })
-                .collect()
-        }
-
         fn word() -> impl Strategy<Value = String> {
             prop_oneof![
                 "[a-z_]{1,12}",
@@ -746,7 +723,6 @@ mod tests {
                 let text = print(&tree);
                 let back = parse_text("t", &text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
                 prop_assert_eq!(deep(&back), deep(&tree));
-                let _ = strip(&back);
             }
 
             #[test]

@@ -280,8 +280,6 @@ pub fn translate(
     for m in maps {
         map_block(&mut cx, m);
     }
-    let used: Vec<String> = cx.upstreams.keys().cloned().collect();
-    let _ = used;
     Ok((cx.settings, cx.notes, label))
 }
 
@@ -356,13 +354,12 @@ fn is_redirect(server: &Directive) -> bool {
             "listen" | "server_name" | "access_log" | "error_log" => {}
             "return" if is_https_redirect(d) => redirects = true,
             "rewrite" if d.arg(1).starts_with("https://") => redirects = true,
-            "location" => {
+            "location"
                 if d.children()
                     .iter()
-                    .any(|c| c.name == "return" && is_https_redirect(c))
-                {
-                    redirects = true;
-                }
+                    .any(|c| c.name == "return" && is_https_redirect(c)) =>
+            {
+                redirects = true
             }
             _ => {}
         }
@@ -418,11 +415,7 @@ fn redirect_server(cx: &mut Cx<'_>, server: &Directive) {
 }
 
 fn redirect_target(cx: &mut Cx<'_>, d: &Directive) {
-    let target = if d.name == "return" {
-        d.arg(1)
-    } else {
-        d.arg(1)
-    };
+    let target = d.arg(1);
     let same = matches!(
         target,
         "https://$host$request_uri"
@@ -585,14 +578,11 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
         Place::Maintenance
     } else if proxies && (upgrade || path.trim_end_matches('/').ends_with("/cable")) {
         Place::Cable
-    } else if proxies && (path == "/" || path.starts_with('@')) && modifier.is_empty() {
-        Place::App
-    } else if !proxies && modifier.is_empty() && path == "/" {
+    } else if modifier.is_empty() && (path == "/" || (proxies && path.starts_with('@'))) {
         Place::App
     } else if proxies {
         Place::OtherProxy
-    } else if let Some(prefixes) = asset_prefixes(modifier, path) {
-        let _ = prefixes;
+    } else if asset_prefixes(modifier, path).is_some() {
         Place::Assets
     } else if modifier == "=" && !proxies {
         Place::StaticFile
