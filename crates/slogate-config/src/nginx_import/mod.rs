@@ -348,6 +348,24 @@ mod tests {
     }
 
     #[test]
+    fn a_root_without_try_files_serves_only_what_nginx_served() {
+        let i =
+            import("server { root /srv/public; location / { proxy_pass http://127.0.0.1:3000; } }");
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert_eq!(raw.static_files.root, None, "nginx served no files");
+        assert_eq!(kinds(&i, "root /srv/public"), [NoteKind::Informational]);
+        let i = import(
+            "server { root /srv/public; location / { proxy_pass http://127.0.0.1:3000; }\n\
+             location ^~ /assets/ { gzip_static on; } }",
+        );
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert_eq!(raw.static_files.root.as_deref(), Some("/srv/public"));
+        assert_eq!(raw.static_files.immutable, ["/assets/"]);
+        assert_eq!(kinds(&i, "root /srv/public"), [NoteKind::Different]);
+        assert_eq!(i.exit_code(), 1);
+    }
+
+    #[test]
     fn unknown_directives_are_never_dropped() {
         let i = import(
             "server { listen 80; more_set_headers 'X: y'; location / { proxy_pass http://127.0.0.1:3000;\n\

@@ -92,6 +92,8 @@ struct Cx<'a> {
     maintenance_vars: Vec<String>,
     /// The server has a `return 503` maintenance check.
     maintenance: bool,
+    /// Files on disk are tried before the app (try_files, `-f $request_filename`).
+    files_first: bool,
     gzip: bool,
     gzip_static: bool,
     error_pages: bool,
@@ -194,6 +196,7 @@ pub fn translate(
         root: None,
         maintenance_vars: Vec::new(),
         maintenance: false,
+        files_first: false,
         gzip: false,
         gzip_static: false,
         error_pages: false,
@@ -1071,6 +1074,7 @@ fn try_files(cx: &mut Cx<'_>, d: &Directive, place: Place) {
                 cx.untranslated(d, "try_files without root");
             }
             cx.proxied = true;
+            cx.files_first = true;
         }
     }
 }
@@ -1358,7 +1362,10 @@ fn if_block(cx: &mut Cx<'_>, d: &Directive) {
 fn request_filename_if(cx: &mut Cx<'_>, d: &Directive, cond: &str) {
     let body = d.children();
     match cond {
-        "-f $request_filename" => cx.info(d, "a file under static.root is served by slogate"),
+        "-f $request_filename" => {
+            cx.files_first = true;
+            cx.info(d, "a file under static.root is served by slogate")
+        }
         "-f $request_filename/index.html" => cx.info(d, "slogate serves a directory's index.html"),
         "-f $request_filename.html" => cx.different(
             d,
@@ -1495,6 +1502,16 @@ fn finish(cx: &mut Cx<'_>) {
     if !cx.settings.contains_key("static.root") || !cx.proxied {
         cx.settings.remove("static.root");
     }
+    if let Some(root) = cx.settings.get("static.root").cloned() {
+        if cx.files_first {
+            // try_files: what slogate's static.root does.
+        } else if cx.settings.contains_key("static.immutable") {
+            cx.notes.push(note_from(&root, NoteKind::Different, "nginx serves files from disk only under the asset locations (every other path goes to the app); slogate serves any file that exists under static.root"));
+        } else {
+            cx.settings.remove("static.root");
+            cx.notes.push(note_from(&root, NoteKind::Informational, "nginx serves no file from this root (no try_files): static.root is left unset, every request goes to the app"));
+        }
+    }
     if let (Some(file), Some(page), Some(root)) = (
         cx.settings.get("pages.maintenance_file"),
         cx.settings.get("pages.maintenance_page"),
@@ -1585,6 +1602,20 @@ fn finish(cx: &mut Cx<'_>) {
             "false",
             "no error_page: nginx answers its own errors with its built-in pages",
         );
+    }
+}
+
+/// A note on the directive a setting came from.
+fn note_from(setting: &Setting, kind: NoteKind, reason: &str) -> Note {
+    Note {
+        source: parse_source(&setting.from),
+        directive: setting
+            .from
+            .first()
+            .map(|f| f.split_once(": ").map_or(f.as_str(), |x| x.1).to_string())
+            .unwrap_or_default(),
+        kind,
+        reason: reason.to_string(),
     }
 }
 
