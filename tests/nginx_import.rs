@@ -355,6 +355,14 @@ fn bad_syntax_and_bad_choices_exit_2_naming_the_place() {
         out.stdout.is_empty(),
         "no YAML for a file that does not parse"
     );
+    let out = Command::new(support::slogate_bin())
+        .current_dir(dir.path())
+        .args(["import", "nginx", "missing.conf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.conf: cannot read"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     render("includes", dir.path(), &golden_values());

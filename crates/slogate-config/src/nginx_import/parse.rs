@@ -66,14 +66,24 @@ impl Directive {
 
 /// Not valid nginx syntax: where and why. Maps to exit code 2.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
 pub struct SyntaxError {
     /// The file.
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the file itself cannot be read.
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // The file as a whole (it cannot be read).
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
