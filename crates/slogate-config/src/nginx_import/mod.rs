@@ -387,3 +387,175 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: &[&str] = &[
+        "server",
+        "location",
+        "upstream",
+        "listen",
+        "proxy_pass",
+        "if",
+        "map",
+        "return",
+        "root",
+        "try_files",
+        "error_page",
+        "add_header",
+        "proxy_set_header",
+        "set",
+        "rewrite",
+        "gzip",
+        "gzip_types",
+        "gzip_static",
+        "ssl_certificate",
+        "ssl_certificate_key",
+        "client_max_body_size",
+        "proxy_read_timeout",
+        "keepalive_timeout",
+        "set_real_ip_from",
+        "real_ip_header",
+        "internal",
+        "alias",
+        "expires",
+        "http",
+        "events",
+        "server_name",
+        "break",
+        "limit_req",
+        "include_nothing",
+        "keepalive",
+        "http2",
+    ];
+    const ARGS: &[&str] = &[
+        "80",
+        "443",
+        "ssl",
+        "http2",
+        "/",
+        "@app",
+        "^~",
+        "~",
+        "=",
+        "/assets/",
+        "^/(assets|packs)/",
+        "http://app",
+        "http://unix:/s.sock:",
+        "http://127.0.0.1:3000/x",
+        "app",
+        "unix:/s.sock",
+        "$uri",
+        "$uri/index.html",
+        "=404",
+        "503",
+        "500",
+        "/500.html",
+        "(-f",
+        "$document_root/m.txt)",
+        "($maintenance",
+        "1)",
+        "$maintenance",
+        "1",
+        "on",
+        "off",
+        "max",
+        "1h",
+        "10m",
+        "x",
+        "",
+        "https://$host$request_uri",
+        "301",
+        "Strict-Transport-Security",
+        "max-age=1",
+        "X-Accel-Mapping",
+        "/d/=/p/",
+        "X-Sendfile-Type",
+        "X-Accel-Redirect",
+        "[::]:80",
+        "10.0.0.0/8",
+        "$request_filename",
+        "(!-f",
+        "$request_filename)",
+    ];
+
+    fn directive() -> impl Strategy<Value = Directive> {
+        let source = || Source {
+            file: "p.conf".into(),
+            line: 1,
+        };
+        let args = prop::collection::vec(prop::sample::select(ARGS), 0..4);
+        let leaf =
+            (prop::sample::select(NAMES), args.clone()).prop_map(move |(name, args)| Directive {
+                name: name.to_string(),
+                args: args
+                    .into_iter()
+                    .map(|a| Arg {
+                        value: a.to_string(),
+                        quoted: false,
+                    })
+                    .collect(),
+                block: None,
+                source: source(),
+            });
+        leaf.prop_recursive(4, 48, 8, move |inner| {
+            (
+                prop::sample::select(NAMES),
+                prop::collection::vec(prop::sample::select(ARGS), 0..3),
+                prop::collection::vec(inner, 0..8),
+            )
+                .prop_map(|(name, args, children)| Directive {
+                    name: name.to_string(),
+                    args: args
+                        .into_iter()
+                        .map(|a| Arg {
+                            value: a.to_string(),
+                            quoted: false,
+                        })
+                        .collect(),
+                    block: Some(children),
+                    source: Source {
+                        file: "p.conf".into(),
+                        line: 1,
+                    },
+                })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_arrangement_of_directives_imports_or_errors_without_panicking(
+            tree in prop::collection::vec(directive(), 0..8),
+            server in prop::option::of(prop::sample::select(&["app", "x", "_"][..])),
+        ) {
+            let text = print(&tree);
+            let options = ImportOptions { server: server.map(str::to_string) };
+            if let Ok(import) = import_text("p.conf", &text, &options) {
+                // Whatever came out is YAML slogate reads (paths aside).
+                prop_assert!(crate::parse_raw("p.yaml", &import.yaml).is_ok(), "{}\n{}", text, import.yaml);
+            }
+        }
+
+        #[test]
+        fn any_server_block_imports_to_yaml_slogate_reads(children in prop::collection::vec(directive(), 0..12)) {
+            let text = format!(
+                "upstream app {{ server unix:/s.sock; }}\nserver {{\nserver_name app;\n{}}}\n",
+                print(&children)
+            );
+            match import_text("p.conf", &text, &ImportOptions::default()) {
+                Ok(import) => {
+                    prop_assert!(crate::parse_raw("p.yaml", &import.yaml).is_ok(), "{}\n{}", text, import.yaml);
+                    // Every directive of the server shows up: as a setting's source or a note.
+                    for d in &children {
+                        prop_assert!(import.yaml.contains(&d.name), "{} dropped\n{}", d.name, import.yaml);
+                    }
+                }
+                Err(ImportError::Usage(_)) => {}
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+    }
+}

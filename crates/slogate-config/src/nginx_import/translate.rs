@@ -92,6 +92,8 @@ struct Cx<'a> {
     maintenance_vars: Vec<String>,
     /// The server has a `return 503` maintenance check.
     maintenance: bool,
+    /// The chosen server block.
+    server_source: Source,
     /// Files on disk are tried before the app (try_files, `-f $request_filename`).
     files_first: bool,
     gzip: bool,
@@ -197,6 +199,10 @@ pub fn translate(
         maintenance_vars: Vec::new(),
         maintenance: false,
         files_first: false,
+        server_source: Source {
+            file: "-".into(),
+            line: 0,
+        },
         gzip: false,
         gzip_static: false,
         error_pages: false,
@@ -524,6 +530,7 @@ fn main_directive(cx: &mut Cx<'_>, d: &Directive) {
 }
 
 fn server(cx: &mut Cx<'_>, server: &Directive) {
+    cx.server_source = server.source.clone();
     // root first: locations and ifs refer to $document_root.
     for d in server.children() {
         if d.name == "root" {
@@ -919,6 +926,12 @@ fn directive(cx: &mut Cx<'_>, d: &Directive, place: Place) {
             d,
             "slogate always sends ETag and Last-Modified for files",
         ),
+        "add_header"
+            if d.arg(0).eq_ignore_ascii_case("strict-transport-security")
+                && !d.arg(1).trim_start().starts_with("max-age=") =>
+        {
+            cx.untranslated(d, "an HSTS value must start with max-age=")
+        }
         "add_header" if d.arg(0).eq_ignore_ascii_case("strict-transport-security") => {
             cx.set_with("server.tls.hsts", yaml_str(d.arg(1)), d, "sent on HTTPS responses");
         }
@@ -1424,6 +1437,17 @@ fn finish(cx: &mut Cx<'_>) {
             );
         }
     };
+    let has_tls_material =
+        cx.settings.contains_key("server.tls.cert") && cx.settings.contains_key("server.tls.key");
+    if !has_tls_material {
+        if let Some(listen) = cx.settings.remove("server.tls.listen") {
+            cx.notes.push(note_from(
+                &listen,
+                NoteKind::Untranslated,
+                "a TLS listener needs ssl_certificate and ssl_certificate_key in the chosen server (or http)",
+            ));
+        }
+    }
     if !cx.settings.contains_key("server.listen") {
         let why = if cx.settings.contains_key("server.tls.listen") {
             "nginx had no plain listener; slogate needs one (loopback only here)"
@@ -1490,20 +1514,21 @@ fn finish(cx: &mut Cx<'_>) {
             },
         );
         cx.notes.push(Note {
-            source: Source {
-                file: "-".into(),
-                line: 0,
-            },
-            directive: "proxy_pass".into(),
+            source: cx.server_source.clone(),
+            directive: "server {...}".into(),
             kind: NoteKind::Untranslated,
             reason: "the chosen server proxies to no app; set upstream.backends by hand".into(),
         });
     }
-    if !cx.settings.contains_key("static.root") || !cx.proxied {
-        cx.settings.remove("static.root");
-    }
     if let Some(root) = cx.settings.get("static.root").cloned() {
-        if cx.files_first {
+        if !cx.proxied {
+            cx.settings.remove("static.root");
+            cx.notes.push(note_from(
+                &root,
+                NoteKind::Untranslated,
+                "a server that only serves files: slogate serves static.root in front of an app",
+            ));
+        } else if cx.files_first {
             // try_files: what slogate's static.root does.
         } else if cx.settings.contains_key("static.immutable") {
             cx.notes.push(note_from(&root, NoteKind::Different, "nginx serves files from disk only under the asset locations (every other path goes to the app); slogate serves any file that exists under static.root"));
