@@ -166,6 +166,23 @@ fn corpus() -> PathBuf {
     root().join("tests/nginx-import")
 }
 
+/// Every file of a case, concatenated.
+fn corpus_text(case: &str) -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if !path.to_string_lossy().contains("expected.") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&corpus().join(case), &mut out);
+    out
+}
+
 /// Copies a case's files into `dest`, substituting the placeholders.
 fn render(case: &str, dest: &Path, values: &[(&str, String)]) {
     fn walk(src: &Path, dest: &Path, values: &[(&str, String)]) {
@@ -499,6 +516,8 @@ fn app_dir(dir: &Path, case: &Case) -> PathBuf {
 
 struct Running {
     _procs: Vec<Proc>,
+    /// slogate's: the import's notes.
+    notes: String,
     plain: String,
     tls: Option<String>,
 }
@@ -579,6 +598,7 @@ fn start_nginx(case: &Case, dir: &Path, values: &[(&str, String)], ports: (u16, 
     }];
     let running = Running {
         _procs: procs,
+        notes: String::new(),
         plain: format!("127.0.0.1:{}", ports.0),
         tls: case.tls.then(|| format!("127.0.0.1:{}", ports.1)),
     };
@@ -648,6 +668,7 @@ fn start_slogate(case: &Case, dir: &Path, values: &[(&str, String)], ports: (u16
             child,
             name: "slogate".into(),
         }],
+        notes: imported.notes.clone(),
         plain: format!("127.0.0.1:{}", ports.0),
         tls: case.tls.then(|| format!("127.0.0.1:{}", ports.1)),
     };
@@ -977,7 +998,24 @@ fn compare_errors(pair: &Pair<'_>, app: &Path) {
         "{}: Rails is down",
         case.name
     );
-    if case.same_error_body {
+    // The same page, unless the import said slogate picks another one.
+    let differs = pair
+        .slogate
+        .notes
+        .lines()
+        .any(|l| l.contains(": different: error_page"));
+    let has_error_pages = corpus_text(case.name).contains("error_page 50");
+    if !has_error_pages {
+        // Both answer with their own built-in page.
+        assert!(!case.same_error_body);
+        return;
+    }
+    assert_eq!(
+        differs, !case.same_error_body,
+        "{}: {}",
+        case.name, pair.slogate.notes
+    );
+    if !differs {
         assert_eq!(n.body, s.body, "{}: error page", case.name);
         assert_eq!(n.body, std::fs::read(app.join("public/502.html")).unwrap());
     }

@@ -1254,7 +1254,39 @@ fn error_page(cx: &mut Cx<'_>, d: &Directive) {
         if args.iter().any(|a| a.starts_with('=')) {
             cx.different(d, "slogate keeps the error's status");
         }
+        // With the app's public/ at hand, say where slogate's choice of page differs.
+        if let Some(root) = cx.root.clone().filter(|r| std::path::Path::new(r).is_dir()) {
+            for code in codes.iter().filter_map(|c| c.parse::<u16>().ok()) {
+                if code == 503 && maint || !matches!(code, 500 | 502 | 503 | 504) {
+                    continue;
+                }
+                let ours = slogate_error_page(std::path::Path::new(&root), code);
+                if ours.as_deref() != Some(uri.trim_start_matches('/')) {
+                    cx.different(
+                        d,
+                        format!(
+                            "{code}: slogate serves {} from static.root, nginx {uri}",
+                            ours.as_deref().unwrap_or("its built-in page")
+                        ),
+                    );
+                }
+            }
+        }
     }
+}
+
+/// The page slogate serves for an error it generates: `<code>.html`, else `502.html` for
+/// 503/504, else `500.html` (as `slogate-proxy`'s pages do).
+fn slogate_error_page(root: &std::path::Path, code: u16) -> Option<String> {
+    let candidates: &[u16] = match code {
+        503 | 504 => &[code, 502, 500],
+        502 => &[502, 500],
+        _ => &[500],
+    };
+    candidates
+        .iter()
+        .map(|c| format!("{c}.html"))
+        .find(|f| root.join(f).is_file())
 }
 
 /// `if (-f FILE) { return 503; }` and its `set $maintenance` variants.
