@@ -366,6 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn x_accel_mappings_and_internal_locations_merge() {
+        let i = import(
+            "server { proxy_set_header X-Sendfile-Type X-Accel-Redirect;\n\
+             proxy_set_header X-Accel-Mapping /srv/files/=/protected/;\n\
+             location / { proxy_pass http://127.0.0.1:3000; }\n\
+             location /protected/ { internal; alias /srv/files/; }\n\
+             location /exports/ { internal; alias /srv/exports/; } }",
+        );
+        let raw = crate::parse_raw("t.yaml", &i.yaml).unwrap();
+        assert!(raw.static_files.sendfile);
+        assert_eq!(raw.static_files.internal.len(), 2, "{}", i.yaml);
+        assert_eq!(raw.static_files.internal["/exports/"], "/srv/exports/");
+        assert_eq!(i.exit_code(), 0, "{:?}", i.notes);
+    }
+
+    #[test]
     fn unknown_directives_are_never_dropped() {
         let i = import(
             "server { listen 80; more_set_headers 'X: y'; location / { proxy_pass http://127.0.0.1:3000;\n\

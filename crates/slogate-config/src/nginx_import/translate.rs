@@ -141,6 +141,31 @@ impl<'a> Cx<'a> {
         self.add(key, yaml_list(&items), d);
     }
 
+    /// Adds `prefix: dir` to `static.internal` (a JSON flow map, which is YAML).
+    fn internal(&mut self, prefix: &str, dir: &str, d: &Directive) {
+        let mut map: BTreeMap<String, String> = self
+            .settings
+            .get("static.internal")
+            .and_then(|s| serde_json::from_str(&s.value).ok())
+            .unwrap_or_default();
+        if let Some(existing) = map.get(prefix) {
+            if existing.trim_end_matches('/') != dir.trim_end_matches('/') {
+                self.untranslated(
+                    d,
+                    format!("{prefix} is mapped to {existing} already; slogate maps a prefix to one directory"),
+                );
+                return;
+            }
+        }
+        map.insert(prefix.to_string(), dir.to_string());
+        let entries: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{}: {}", yaml_str(k), yaml_str(v)))
+            .collect();
+        let value = format!("{{{}}}", entries.join(", "));
+        self.add("static.internal", value, d);
+    }
+
     fn list(&self, key: &str) -> Vec<String> {
         self.settings
             .get(key)
@@ -620,8 +645,7 @@ fn location(cx: &mut Cx<'_>, loc: &Directive) {
         Place::Internal => {
             let alias = kids.iter().find(|c| c.name == "alias");
             if let Some(a) = alias {
-                let value = format!("{{{}: {}}}", yaml_str(path), yaml_str(a.arg(0)));
-                cx.add("static.internal", value, loc);
+                cx.internal(path, a.arg(0), loc);
                 cx.info(a, "the directory of static.internal");
             }
         }
@@ -770,8 +794,7 @@ fn forwarded_header(cx: &mut Cx<'_>, d: &Directive) {
         ("x-accel-mapping", mapping) => match mapping.split_once('=') {
             Some((dir, prefix)) if !dir.contains('$') && prefix.starts_with('/') => {
                 cx.sendfile = true;
-                let value = format!("{{{}: {}}}", yaml_str(prefix), yaml_str(dir));
-                cx.add("static.internal", value, d);
+                cx.internal(prefix, dir, d);
             }
             _ => cx.untranslated(d, "X-Accel-Mapping slogate cannot read (DIR=/prefix/)"),
         },
