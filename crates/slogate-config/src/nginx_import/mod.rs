@@ -169,7 +169,6 @@ const ORDER: &[&str] = &[
     "server.tls.http2",
     "server.tls.redirect_http",
     "server.tls.hsts",
-    "upstream.name",
     "upstream.backends",
     "upstream.connect_timeout",
     "upstream.read_timeout",

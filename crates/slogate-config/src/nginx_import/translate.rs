@@ -1179,15 +1179,10 @@ fn proxy_pass(cx: &mut Cx<'_>, d: &Directive, place: Place) {
 }
 
 fn upstream(cx: &mut Cx<'_>, up: &Directive) {
-    let name: String = up.arg(0).chars().filter(|c| c.is_ascii_graphic()).collect();
-    if !name.is_empty() {
-        cx.set_with(
-            "upstream.name",
-            yaml_str(&name),
-            up,
-            "the `service` label of every metric",
-        );
-    }
+    cx.info(
+        up,
+        "its servers are upstream.backends; the metrics' `service` label (upstream.name) stays \"rails\", the name SLO specs use by default",
+    );
     for d in up.children() {
         match d.name.as_str() {
             "server" => {
