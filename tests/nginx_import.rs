@@ -553,12 +553,18 @@ fn start_nginx(case: &Case, dir: &Path, values: &[(&str, String)], ports: (u16, 
     let text = std::fs::read_to_string(&conf).unwrap();
     let has_http = text.lines().any(|l| l.trim_start().starts_with("http {"));
     let main = if has_http {
-        // The test's own pid file (-g below) replaces the system's.
+        // The test's own pid file (-g below) replaces the system's, and temp files stay
+        // in the test's directory (Debian's are under /var/lib/nginx, root's).
+        let p = dir.display();
+        let temp = format!(
+            "http {{\n  client_body_temp_path {p}/client_body_temp;\n  proxy_temp_path {p}/proxy_temp;\n  fastcgi_temp_path {p}/fastcgi_temp;\n  uwsgi_temp_path {p}/uwsgi_temp;\n  scgi_temp_path {p}/scgi_temp;\n"
+        );
         let own: String = text
             .lines()
             .filter(|l| !l.trim_start().starts_with("pid "))
             .map(|l| format!("{l}\n"))
-            .collect();
+            .collect::<String>()
+            .replacen("http {\n", &temp, 1);
         std::fs::write(&conf, own).unwrap();
         conf.clone()
     } else {
