@@ -36,6 +36,30 @@ enum Command {
     Loadtest(slogate_harness::LoadtestArgs),
     /// One command: a mock upstream, slogate in front, an incident, the SLI table.
     Demo(slogate_harness::DemoArgs),
+    /// Turn another proxy's configuration into a commented slogate configuration.
+    #[command(subcommand)]
+    Import(ImportFrom),
+}
+
+#[derive(Subcommand)]
+enum ImportFrom {
+    /// nginx: follows includes, picks a server block, writes YAML naming each setting's
+    /// source and lists what it could not translate. Exit 0: all translated; 1: something
+    /// was not (listed on stderr and in the YAML); 2: not valid nginx syntax.
+    Nginx(NginxImportArgs),
+}
+
+#[derive(Args)]
+struct NginxImportArgs {
+    /// The nginx configuration (nginx.conf or a sites-available file).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The server block to import, by server_name (needed when there are several).
+    #[arg(long, value_name = "NAME")]
+    server: Option<String>,
+    /// Write the YAML here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -149,10 +173,48 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import_nginx(args: &NginxImportArgs) -> ExitCode {
+    use slogate_config::nginx_import::{import_file, ImportOptions, NoteKind};
+    let options = ImportOptions {
+        server: args.server.clone(),
+    };
+    let import = match import_file(&args.file, &options) {
+        Ok(import) => import,
+        Err(e) => {
+            eprintln!("slogate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for note in &import.notes {
+        eprintln!("{note}");
+    }
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &import.yaml).map_err(|e| (path, e)),
+        None => {
+            print!("{}", import.yaml);
+            Ok(())
+        }
+    };
+    if let Err((path, e)) = written {
+        eprintln!("slogate: cannot write {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
+    let count = |k: NoteKind| import.notes.iter().filter(|n| n.kind == k).count();
+    eprintln!(
+        "slogate: imported {}: {} untranslated, {} different, {} informational",
+        args.file.display(),
+        count(NoteKind::Untranslated),
+        count(NoteKind::Different),
+        count(NoteKind::Informational)
+    );
+    ExitCode::from(import.exit_code())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Import(ImportFrom::Nginx(args)) => return import_nginx(&args),
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Slo(args) => slogate_slo::run(&args),

@@ -17,6 +17,7 @@
 mod cidr;
 mod manifest;
 mod model;
+pub mod nginx_import;
 pub mod raw;
 pub mod units;
 
