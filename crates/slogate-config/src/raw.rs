@@ -178,12 +178,13 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     /// TLS termination.
     pub tls: Option<RawTls>,
-    /// The HTTP engine that moves the bytes: `hyper` (hyper 1.x inside pingora's server
-    /// framework) or `pingora` (pingora-proxy, the engine of the first releases).
+    /// The HTTP engine that moves the bytes: `hyper` (the default: hyper 1.x inside
+    /// pingora's server framework) or `pingora` (pingora-proxy, the engine of the first
+    /// releases, kept for one release to compare against and fall back to).
     pub engine: String,
     /// Time allowed to receive a request head, also the first one of a new connection
-    /// (nginx `client_header_timeout`). Only the hyper engine honours it; pingora's is a
-    /// fixed 60 s.
+    /// (nginx `client_header_timeout`). With the hyper engine an idle keep-alive connection
+    /// waits at most the shorter of this and `keepalive_timeout`; pingora's is a fixed 60 s.
     pub client_header_timeout: HumanDuration,
 }
 
@@ -227,7 +228,7 @@ impl Default for RawServer {
             keepalive_timeout: HumanDuration(Duration::from_secs(75)),
             trusted_proxies: Vec::new(),
             tls: None,
-            engine: "pingora".into(),
+            engine: "hyper".into(),
             client_header_timeout: HumanDuration(Duration::from_secs(60)),
         }
     }

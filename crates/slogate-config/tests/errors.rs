@@ -139,7 +139,7 @@ fn the_example_configurations_are_valid() {
 #[test]
 fn edge_settings_are_checked() {
     let e = err(concat!(
-        "server:\n  trusted_proxies: [\"10.0.0.0/33\"]\n  tls:\n    listen: [\"0.0.0.0:8443\"]\n    cert: /nope/cert.pem\n    key: /nope/key.pem\n    hsts: \"1 year\"\n",
+        "server:\n  engine: pingora\n  trusted_proxies: [\"10.0.0.0/33\"]\n  tls:\n    listen: [\"0.0.0.0:8443\"]\n    cert: /nope/cert.pem\n    key: /nope/key.pem\n    hsts: \"1 year\"\n",
         "upstream:\n  health_check:\n    path: up\n    fall: 0\n",
         "static:\n  root: /nope/public\n",
         "compression:\n  algorithms: [br, lzma]\n",
