@@ -92,6 +92,7 @@
 
 pub mod cli;
 pub mod dashboard;
+pub mod datadog;
 pub mod decimal;
 pub mod duration;
 pub mod error;
@@ -99,7 +100,9 @@ pub mod model;
 mod openslo;
 pub mod promql;
 pub mod report;
+pub mod rule_tests;
 pub mod rules;
+pub mod simulate;
 pub mod spec;
 
 pub use cli::{check_summary, run, SloArgs, SloCommand};
