@@ -126,6 +126,13 @@ pub enum SloCommand {
         /// Timeout for each query, e.g. 10s.
         #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Report alert episodes over this much history instead of the live
+        /// state, e.g. 30d.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        /// With --since: the resolution; at least the rule evaluation interval.
+        #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration, requires = "since")]
+        step: Duration,
     },
 }
 
@@ -356,6 +363,8 @@ pub fn run(args: &SloArgs) -> anyhow::Result<()> {
             prometheus,
             json,
             timeout,
+            since,
+            step,
         } => {
             let loaded = spec.load()?;
             let client = Prometheus::new(prometheus, *timeout)?;
@@ -363,6 +372,24 @@ pub fn run(args: &SloArgs) -> anyhow::Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .context("the system clock is before 1970")?;
+            if let Some(since) = since {
+                // Aligned to the step, so runs of points line up.
+                let step_secs = step.as_secs_f64().max(1.0);
+                let end = (now / step_secs).floor() * step_secs;
+                let history = crate::history::build_history(
+                    &loaded,
+                    &client,
+                    since.as_secs_f64(),
+                    end,
+                    step_secs,
+                )?;
+                let text = if *json {
+                    format!("{}\n", serde_json::to_string_pretty(&history)?)
+                } else {
+                    crate::history::render_history(&history)
+                };
+                return write_output(output, &text);
+            }
             let report = build_report(&loaded, &client, now)?;
             let text = if *json {
                 format!("{}\n", serde_json::to_string_pretty(&report)?)

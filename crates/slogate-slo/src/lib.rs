@@ -96,6 +96,7 @@ pub mod datadog;
 pub mod decimal;
 pub mod duration;
 pub mod error;
+pub mod history;
 pub mod model;
 mod openslo;
 pub mod promql;
