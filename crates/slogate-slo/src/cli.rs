@@ -10,7 +10,7 @@ use crate::datadog;
 use crate::report::{build_report, render_table, Prometheus};
 use crate::rule_tests::generate_rule_tests;
 use crate::rules::generate_rules;
-use crate::simulate::{render_simulation, simulate, Incident, IncidentKind, Sampling};
+use crate::simulate::{render_simulation, simulate_with_history, Incident, IncidentKind, Sampling};
 use crate::spec::load_spec_with_job_buckets;
 use crate::Spec;
 
@@ -199,6 +199,10 @@ pub struct IncidentArgs {
     /// Prometheus's rule evaluation interval.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub eval_interval: Duration,
+    /// Only this much healthy traffic before the incident (a service that
+    /// just started); default: long enough for every window.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub history: Option<Duration>,
     /// When the incident starts after a rule evaluation (and a scrape).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub start_offset: Duration,
@@ -309,12 +313,13 @@ pub fn run(args: &SloArgs) -> anyhow::Result<()> {
             json,
         } => {
             let loaded = spec.load()?;
-            let sim = simulate(
+            let sim = simulate_with_history(
                 &loaded,
                 &incident.incident(),
                 incident.sampling(),
                 millis(incident.start_offset),
                 slo,
+                incident.history.map(millis),
             )?;
             let text = if *json {
                 format!("{}\n", serde_json::to_string_pretty(&sim)?)

@@ -410,9 +410,11 @@ impl AlertRule {
     }
 
     /// The continuous-time condition: mean bad fraction over the windows.
-    fn ideal_condition(&self, incident: &Incident, t: f64) -> bool {
+    /// `history` is the seconds of traffic before the incident: windows
+    /// reaching further back only see that much.
+    fn ideal_condition(&self, incident: &Incident, t: f64, history: f64) -> bool {
         let mean = |w: PromDuration| {
-            let w = w.as_secs() as f64;
+            let w = (w.as_secs() as f64).min(t + history);
             incident.integral(t - w, t) / w
         };
         match *self {
@@ -524,6 +526,10 @@ pub struct Simulation {
     /// Seconds after the last evaluation before the incident at which it
     /// starts.
     pub start_offset: f64,
+    /// Seconds of healthy traffic before the incident, when limited
+    /// (`--history`); otherwise long enough for every window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<f64>,
     /// Every SLO the incident touches.
     pub slos: Vec<SloSimulation>,
 }
@@ -555,7 +561,25 @@ pub fn simulate(
     start_offset_ms: i64,
     only: &[String],
 ) -> Result<Simulation, SimulateError> {
+    simulate_with_history(spec, incident, sampling, start_offset_ms, only, None)
+}
+
+/// [`simulate`] with only `history_ms` of traffic before the incident (a
+/// service that just started, or a test): counters start at zero then.
+pub fn simulate_with_history(
+    spec: &Spec,
+    incident: &Incident,
+    sampling: Sampling,
+    start_offset_ms: i64,
+    only: &[String],
+    history_ms: Option<i64>,
+) -> Result<Simulation, SimulateError> {
     validate(incident, sampling, start_offset_ms)?;
+    if history_ms.is_some_and(|h| h < 0) {
+        return Err(SimulateError::BadInput(
+            "--history must not be negative".into(),
+        ));
+    }
     let slos: Vec<&Slo> = spec
         .slos
         .iter()
@@ -578,7 +602,7 @@ pub fn simulate(
     }
     let slos = slos
         .into_iter()
-        .map(|slo| simulate_slo(slo, incident, sampling, start_offset_ms))
+        .map(|slo| simulate_slo(slo, incident, sampling, start_offset_ms, history_ms))
         .collect();
     Ok(Simulation {
         spec: spec.source.clone(),
@@ -586,6 +610,7 @@ pub fn simulate(
         scrape_interval: sampling.scrape_ms as f64 / 1000.0,
         evaluation_interval: sampling.eval_ms as f64 / 1000.0,
         start_offset: start_offset_ms as f64 / 1000.0,
+        history: history_ms.map(|h| h as f64 / 1000.0),
         slos,
     })
 }
@@ -622,13 +647,14 @@ fn simulate_slo(
     incident: &Incident,
     sampling: Sampling,
     start_offset_ms: i64,
+    history: Option<i64>,
 ) -> SloSimulation {
     let rules = AlertRule::all(slo);
     // Incident at `start_offset` after an evaluation (and a scrape, when the
     // intervals line up); history long enough for every window.
     let start_ms = start_offset_ms;
     let longest = rules.iter().map(AlertRule::longest_ms).max().unwrap_or(0);
-    let history_ms = -(2 * longest + 2 * sampling.scrape_ms);
+    let history_ms = history.map_or(-(2 * longest + 2 * sampling.scrape_ms), |h| start_ms - h);
     let sli = SliSeries::new(slo, incident, start_ms, history_ms, 1.0, sampling.scrape_ms);
     let period_secs = slo.period.window().as_secs() as f64;
     let budget = slo.error_budget().to_f64();
@@ -640,7 +666,8 @@ fn simulate_slo(
             let run = run_alert(rule, &sli, sampling.eval_ms, start_ms, end_ms, horizon);
             let rel = |ms: i64| (ms - start_ms) as f64 / 1000.0;
             let fires_after = run.first_firing.map(rel);
-            let ideal = ideal_crossing(rule, incident, horizon - start_ms)
+            let history_s = (start_ms - history_ms) as f64 / 1000.0;
+            let ideal = ideal_crossing(rule, incident, horizon - start_ms, history_s)
                 .map(|t| t + rule.for_ms() as f64 / 1000.0);
             let (alert, severity, tier, long, short, factor, threshold) = match *rule {
                 AlertRule::Burn {
@@ -751,16 +778,21 @@ fn run_alert(
 
 /// First time (seconds after the start) at which the continuous condition
 /// holds: a 1-second scan, then bisection to the millisecond.
-fn ideal_crossing(rule: &AlertRule, incident: &Incident, horizon_ms: i64) -> Option<f64> {
+fn ideal_crossing(
+    rule: &AlertRule,
+    incident: &Incident,
+    horizon_ms: i64,
+    history: f64,
+) -> Option<f64> {
     let horizon = horizon_ms as f64 / 1000.0;
     let mut previous = 0.0;
     let mut t = 0.0;
     while t <= horizon {
-        if rule.ideal_condition(incident, t) {
+        if rule.ideal_condition(incident, t, history) {
             let (mut lo, mut hi) = (previous, t);
             while hi - lo > 0.0005 {
                 let mid = (lo + hi) / 2.0;
-                if rule.ideal_condition(incident, mid) {
+                if rule.ideal_condition(incident, mid, history) {
                     hi = mid;
                 } else {
                     lo = mid;
@@ -834,6 +866,13 @@ pub fn render_simulation(sim: &Simulation) -> String {
         human_seconds(sim.evaluation_interval),
         human_seconds(sim.start_offset),
     );
+    if let Some(h) = sim.history {
+        let _ = writeln!(
+            out,
+            "Only {} of healthy traffic before the incident.\n",
+            human_seconds(h)
+        );
+    }
     let mut rows = vec![vec![
         "SLO".to_string(),
         "ALERT".into(),
