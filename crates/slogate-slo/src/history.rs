@@ -2,9 +2,10 @@
 //! time to detect, time to recover and the budget each spent.
 //!
 //! - An episode is a run of evaluations at which any `SLOErrorBudgetBurn`
-//!   alert of the SLO fires (`ALERTS{alertstate="firing"}`; the burn alerts
-//!   have no `for`, so Prometheus writes no `ALERTS_FOR_STATE` for them and
-//!   the first firing sample is when they fired).
+//!   alert of the SLO fires (`ALERTS{alertstate="firing"}`). When it fired
+//!   comes from `ALERTS_FOR_STATE` (the alert's `activeAt`, to the second;
+//!   the burn alerts have no `for`, so that is when they started firing),
+//!   else from the first `ALERTS` sample, at step resolution.
 //! - The SLI is "bad" while the 5-minute error ratio is above the error budget
 //!   (a burn rate above 1). Time to detect: from the start of the bad run that
 //!   led to the alert to the first firing evaluation. Time to recover: from
@@ -149,6 +150,16 @@ fn slo_history(
         .collect();
     firing.sort_by(f64::total_cmp);
     firing.dedup();
+    let for_state = prometheus.query_range(
+        &format!(
+            "min(ALERTS_FOR_STATE{{alertname=\"{BURN_ALERT}\",sloth_id=\"{}\"}})",
+            slo.id()
+        ),
+        start,
+        end,
+        step,
+    )?;
+    let active_at: Vec<(f64, f64)> = for_state.first().map(|s| s.points()).unwrap_or_default();
     let budget = slo.error_budget().to_f64();
     // The SLI from a little before the range, to find where bad runs began.
     let lookback = 6.0 * 3_600.0;
@@ -191,6 +202,13 @@ fn slo_history(
             }
             t
         };
+        // activeAt of the alerts firing in this episode, when recorded.
+        let fired_exact = active_at
+            .iter()
+            .filter(|(t, v)| *t >= fired && *t <= last && *v > fired - 2.0 * step && *v <= fired)
+            .map(|(_, v)| *v)
+            .reduce(f64::min)
+            .unwrap_or(fired);
         let mut r = bad_since;
         while r <= end && bad(r) {
             r += step;
@@ -203,10 +221,10 @@ fn slo_history(
         episodes.push(Episode {
             alerts,
             sli_bad_since: bad_since,
-            fired_at: fired,
+            fired_at: fired_exact,
             last_firing_at: last,
             sli_recovered_at: recovered,
-            time_to_detect: fired - bad_since,
+            time_to_detect: fired_exact - bad_since,
             time_to_recover: recovered.map(|r| r - bad_since),
             budget_spent,
         });

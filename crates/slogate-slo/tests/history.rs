@@ -33,6 +33,8 @@ slos:
 const OP: &str =
     r#"service="shop",kind="graphql",operation="CreateOrder",operation_type="mutation""#;
 const MINUTES: i64 = 240;
+/// Seconds past the minute at which rules are evaluated.
+const EVAL_OFFSET: i64 = 7;
 /// Requests per minute.
 const RATE: i64 = 1000;
 
@@ -79,13 +81,31 @@ fn openmetrics(base: i64) -> String {
     out += "# TYPE slogate_requests counter\n";
     out += &success;
     out += &errors;
+    // Rules are evaluated 7 s past each minute, as a live Prometheus
+    // offsets its groups; ALERTS_FOR_STATE holds the alert's activeAt.
+    let labels = |severity: &str, tier: u8| {
+        format!("alertname=\"SLOErrorBudgetBurn\",severity=\"{severity}\",sloth_id=\"shop-checkout-availability\",sloth_slo=\"checkout-availability\",tier=\"{tier}\"")
+    };
     out += "# TYPE ALERTS gauge\n";
     for (severity, tier, first, last) in FIRING {
         for m in first..=last {
             let _ = writeln!(
                 out,
-                "ALERTS{{alertname=\"SLOErrorBudgetBurn\",alertstate=\"firing\",severity=\"{severity}\",sloth_id=\"shop-checkout-availability\",sloth_slo=\"checkout-availability\",tier=\"{tier}\"}} 1 {}",
-                base + m * 60
+                "ALERTS{{{},alertstate=\"firing\"}} 1 {}",
+                labels(severity, tier),
+                base + m * 60 + EVAL_OFFSET
+            );
+        }
+    }
+    out += "# TYPE ALERTS_FOR_STATE gauge\n";
+    for (severity, tier, first, last) in FIRING {
+        for m in first..=last {
+            let _ = writeln!(
+                out,
+                "ALERTS_FOR_STATE{{{}}} {} {}",
+                labels(severity, tier),
+                base + first * 60 + EVAL_OFFSET,
+                base + m * 60 + EVAL_OFFSET
             );
         }
     }
@@ -173,18 +193,20 @@ fn episodes_from_backfilled_history() {
     let (a, b) = (&slo.episodes[0], &slo.episodes[1]);
     // The 5m error ratio crosses the 10% budget at the first failing sample.
     assert_eq!(a.sli_bad_since, at(61), "{text}");
-    assert_eq!(a.fired_at, at(63), "{text}");
-    assert_eq!(a.last_firing_at, at(74), "{text}");
+    // Exact from ALERTS_FOR_STATE; the last firing sample (74m07s) is seen
+    // by the 75m step.
+    assert_eq!(a.fired_at, at(63) + 7.0, "{text}");
+    assert_eq!(a.last_firing_at, at(75), "{text}");
     // Errors stop after minute 70; the 5m window is clean at 75.
     assert_eq!(a.sli_recovered_at, Some(at(75)), "{text}");
-    assert_eq!(a.time_to_detect, 120.0);
+    assert_eq!(a.time_to_detect, 127.0);
     assert_eq!(a.time_to_recover, Some(840.0));
     assert_eq!(a.alerts, ["page tier 1"]);
     assert_eq!(b.alerts, ["page tier 1", "page tier 2"]);
-    assert_eq!(b.time_to_detect, 60.0);
+    assert_eq!(b.time_to_detect, 67.0);
     assert_eq!(b.time_to_recover, Some(1_440.0));
-    assert_eq!(slo.mean_time_to_detect, Some(90.0));
-    assert_eq!(slo.worst_time_to_detect, Some(120.0));
+    assert_eq!(slo.mean_time_to_detect, Some(97.0));
+    assert_eq!(slo.worst_time_to_detect, Some(127.0));
     assert_eq!(slo.mean_time_to_recover, Some(1_140.0));
     assert_eq!(slo.worst_time_to_recover, Some(1_440.0));
     // Episode A: 10 000 bad requests; the 1d period holds 75 000 requests
@@ -193,7 +215,7 @@ fn episodes_from_backfilled_history() {
     assert!((spent - 10_000.0 / 7_500.0).abs() < 0.01, "{spent}\n{text}");
     assert!(
         text.contains(
-            "shop/checkout-availability: 2 episode(s); time to detect mean 1m30s worst 2m"
+            "shop/checkout-availability: 2 episode(s); time to detect mean 1m37s worst 2m7s"
         ),
         "{text}"
     );
