@@ -136,6 +136,7 @@ fn datadog_agent_check_reads_slogate_metrics() {
         text.contains("without rename_labels the check refuses `service`"),
         "{text}"
     );
+    eprintln!("{text}");
 }
 
 #[test]

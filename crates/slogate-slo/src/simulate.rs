@@ -749,9 +749,8 @@ fn run_alert(
     let mut firing_before = false;
     let mut first_firing = None;
     let mut resolved = None;
-    let mut firing = false;
     while t <= horizon_ms {
-        firing = state.step(t, rule.condition(sli, t));
+        let firing = state.step(t, rule.condition(sli, t));
         if t < start_ms {
             firing_before = firing;
         } else if firing && first_firing.is_none() {
@@ -768,7 +767,6 @@ fn run_alert(
         }
         t += eval_ms;
     }
-    let _ = firing;
     AlertRun {
         firing_before,
         first_firing,
