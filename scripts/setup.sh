@@ -13,6 +13,8 @@ declare -A NEED=(
   [prometheus]=prometheus       # end-to-end SLO tests
   [promtool]=prometheus         # exposition and rule checks
   [nginx]=nginx                 # parity tests and peer benchmarks
+  [haproxy]=haproxy             # peer benchmarks
+  [python3]=python3             # Datadog validation (slo datadog)
   [wrk]=wrk                     # peer benchmarks
   [redis-server]=redis-server   # Sidekiq job SLIs
   [sha256sum]=coreutils
@@ -64,6 +66,26 @@ for svc in nginx redis-server prometheus; do
     service "$svc" stop >/dev/null 2>&1 || true
   fi
 done
+
+# The Datadog validation (crates/slogate-slo/tests/datadog/validate.py) runs on
+# datadog-api-client and datadog-checks-base from PyPI, in a virtualenv under target/
+# (crates/slogate-slo/tests find it there), installed only when an import fails.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SLOGATE_SLO_VENV:-$ROOT/target/slo-venv}"
+PY_CHECK='import datadog_api_client, yaml; from datadog_checks.base.checks.openmetrics.v2.base import OpenMetricsBaseCheckV2'
+if ! "$VENV/bin/python" -c "$PY_CHECK" >/dev/null 2>&1; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "setup: installing the Datadog Python libraries into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    -r "$ROOT/crates/slogate-slo/tests/datadog/requirements.txt"
+  "$VENV/bin/python" -c "$PY_CHECK"
+fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable) is required: https://rustup.rs" >&2; exit 1; }
 echo "setup: ok" >&2

@@ -12,7 +12,13 @@
 //!   alert ([`generate_rules`]);
 //! - a Grafana dashboard per service ([`generate_dashboard`]);
 //! - a report on the live state, from Prometheus's HTTP API
-//!   ([`report::build_report`]).
+//!   ([`report::build_report`]), and on the alert episodes of its history
+//!   ([`history::build_history`]);
+//! - predictions of when each alert fires for an incident
+//!   ([`simulate::simulate`]) and a `promtool test rules` suite built from
+//!   them ([`rule_tests::generate_rule_tests`]);
+//! - the same SLOs for Datadog: the Agent's OpenMetrics check, metric SLOs and
+//!   burn-rate monitors ([`datadog`]).
 //!
 //! SLIs are read from the metrics the proxy exports:
 //! `slogate_requests_total` and `slogate_request_duration_seconds` for GraphQL
@@ -92,14 +98,18 @@
 
 pub mod cli;
 pub mod dashboard;
+pub mod datadog;
 pub mod decimal;
 pub mod duration;
 pub mod error;
+pub mod history;
 pub mod model;
 mod openslo;
 pub mod promql;
 pub mod report;
+pub mod rule_tests;
 pub mod rules;
+pub mod simulate;
 pub mod spec;
 
 pub use cli::{check_summary, run, SloArgs, SloCommand};

@@ -322,6 +322,29 @@ impl Slo {
         }
     }
 
+    /// The number (or rate) of events the SLO counts over `window`; `None`
+    /// for raw OpenSLO queries.
+    pub fn total_events_expr(&self, func: RangeFn, window: &str) -> Option<String> {
+        let f = func.name();
+        match &self.indicator {
+            Indicator::Availability(sel) => Some(sel.summed(
+                &self.service,
+                sel.source.counter(),
+                &[r#"outcome!="canceled""#],
+                f,
+                window,
+            )),
+            Indicator::Latency { selection, .. } => Some(selection.summed(
+                &self.service,
+                &format!("{}_count", selection.source.histogram()),
+                &[LATENCY_OUTCOMES],
+                f,
+                window,
+            )),
+            Indicator::Ratio { total, .. } => Some(summed_query(&with_window(total, window))),
+        }
+    }
+
     /// An expression that returns 1 when the SLO's metrics are missing.
     pub fn absent_expr(&self) -> String {
         match &self.indicator {

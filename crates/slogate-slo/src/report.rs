@@ -165,6 +165,76 @@ impl Prometheus {
     }
 }
 
+/// One series of a range query: its labels and (time, value) points.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RangeSeries {
+    /// The series' labels.
+    pub metric: std::collections::BTreeMap<String, String>,
+    /// (Unix seconds, value text) pairs.
+    pub values: Vec<(f64, String)>,
+}
+
+impl RangeSeries {
+    /// The points with a numeric (non-NaN) value.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        self.values
+            .iter()
+            .filter_map(|(t, v)| parse_value(v).map(|v| (*t, v)))
+            .collect()
+    }
+}
+
+impl Prometheus {
+    /// Evaluates a range query from `start` to `end` every `step` seconds.
+    pub fn query_range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<RangeSeries>, ReportError> {
+        let endpoint = format!("{}/api/v1/query_range", self.base);
+        let unreachable = |e: ureq::Error| ReportError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        };
+        let mut response = self
+            .agent
+            .get(&endpoint)
+            .query("query", query)
+            .query("start", format!("{start:.3}"))
+            .query("end", format!("{end:.3}"))
+            .query("step", format!("{step}"))
+            .call()
+            .map_err(unreachable)?;
+        let status = response.status();
+        let body = response.body_mut().read_to_string().map_err(unreachable)?;
+        let protocol = |message: String| ReportError::Protocol {
+            url: self.base.clone(),
+            message,
+        };
+        let parsed: ApiResponse = serde_json::from_str(&body)
+            .map_err(|e| protocol(format!("HTTP {status}, body is not API JSON ({e})")))?;
+        if parsed.status != "success" {
+            return Err(ReportError::Query {
+                url: self.base.clone(),
+                message: parsed.error.unwrap_or_else(|| format!("HTTP {status}")),
+                query: query.to_string(),
+            });
+        }
+        let data = parsed
+            .data
+            .ok_or_else(|| protocol("no data field".into()))?;
+        if data.result_type != "matrix" {
+            return Err(protocol(format!(
+                "a range query returned {}, not a matrix",
+                data.result_type
+            )));
+        }
+        serde_json::from_value(data.result).map_err(|e| protocol(format!("bad matrix: {e}")))
+    }
+}
+
 fn parse_value(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| !v.is_nan())
 }
@@ -354,6 +424,11 @@ fn slo_report(slo: &Slo, prometheus: &Prometheus, now: f64) -> Result<SloReport,
 fn month_start(secs: i64) -> i64 {
     let (year, month, _) = civil_from_days(secs.div_euclid(86_400));
     days_from_civil(year, month, 1) * 86_400
+}
+
+/// Days since 1970-01-01 to (year, month, day).
+pub(crate) fn civil_from_days_pub(days: i64) -> (i64, i64, i64) {
+    civil_from_days(days)
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.

@@ -110,7 +110,7 @@ struct Group {
 }
 
 #[derive(Default, Serialize)]
-struct Rule {
+pub(crate) struct Rule {
     #[serde(skip_serializing_if = "Option::is_none")]
     record: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,9 +119,9 @@ struct Rule {
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
     for_: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// Renders the Prometheus rule file for every SLO in the spec.
@@ -155,6 +155,16 @@ fn base_labels(slo: &Slo) -> BTreeMap<String, String> {
 /// Recording rule name of the error ratio over `window`.
 pub fn sli_metric(window: PromDuration) -> String {
     format!("slo:sli_error:ratio_rate{window}")
+}
+
+/// The names of the rule groups generated for `slo`, recordings first (the
+/// order `promtool test rules` must evaluate them in).
+pub fn group_names(slo: &Slo) -> [String; 3] {
+    [
+        format!("sloth-slo-sli-recordings-{}", slo.id()),
+        format!("sloth-slo-meta-recordings-{}", slo.id()),
+        format!("sloth-slo-alerts-{}", slo.id()),
+    ]
 }
 
 fn sli_group(slo: &Slo) -> Group {
@@ -322,7 +332,7 @@ fn budget_sentence(slo: &Slo) -> String {
     }
 }
 
-fn burn_rule(slo: &Slo, alert: &BurnAlert) -> Rule {
+pub(crate) fn burn_rule(slo: &Slo, alert: &BurnAlert) -> Rule {
     let filter = sloth_filter(slo);
     let factor = alert.factor(slo.period.window());
     let budget = slo.error_budget();

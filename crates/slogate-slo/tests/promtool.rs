@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::{crate_dir, load, run_promtool, GOLDEN_CASES};
+use slogate_slo::rule_tests::generate_rule_tests;
 use slogate_slo::{generate_dashboard, generate_rules};
 
 #[test]
@@ -118,4 +119,70 @@ fn promtool_outage_and_absent_alerts() {
 #[test]
 fn promtool_sli_counting() {
     promtool_unit_test("sli.test.yaml");
+}
+
+/// `slo rules --tests`: the suite generated from `slo simulate`'s
+/// predictions passes `promtool test rules` against the generated rules, for
+/// the promtool fixture (availability and latency). The OpenSLO example's
+/// raw PromQL SLIs get no synthetic series and say so. (The full example spec
+/// passes too but takes minutes; see docs/slo-operations.md.)
+#[test]
+fn promtool_passes_the_generated_rule_tests() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (input, source, stem) in GOLDEN_CASES.iter().filter(|(_, _, s)| *s == "promtool") {
+        let spec = load(input, source);
+        let rules = format!("{stem}.rules.yaml");
+        let tests = format!("{stem}.test.yaml");
+        std::fs::write(
+            dir.path().join(&rules),
+            generate_rules(&spec).expect("rules"),
+        )
+        .expect("write rules");
+        let suite = generate_rule_tests(&spec, &rules).expect("tests");
+        assert!(
+            suite.contains("alert_rule_test"),
+            "{input}: no tests generated"
+        );
+        std::fs::write(dir.path().join(&tests), suite).expect("write tests");
+        let output = run_promtool(dir.path(), &["test", "rules", &tests]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("SUCCESS"), "{input}: {stdout}");
+    }
+    let (input, source, _) = GOLDEN_CASES[1];
+    let suite = generate_rule_tests(&load(input, source), "r.yaml").expect("tests");
+    assert!(
+        suite.contains("raw OpenSLO queries; no synthetic series"),
+        "{suite}"
+    );
+}
+
+/// The suite is not vacuous: moving one predicted firing time a minute
+/// earlier makes promtool fail.
+#[test]
+fn promtool_rejects_a_suite_off_by_one_evaluation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = load(
+        "tests/fixtures/promtool-slo.yaml",
+        "tests/fixtures/promtool-slo.yaml",
+    );
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        generate_rules(&spec).expect("rules"),
+    )
+    .expect("write rules");
+    let suite = generate_rule_tests(&spec, "r.yaml").expect("tests");
+    // The first test: tier 1 fires at 1h30m, not at 1h29m. Expect its
+    // firing set a minute early.
+    assert!(suite.contains("  - eval_time: 1h30m\n"), "{suite}");
+    let broken = suite.replacen("  - eval_time: 1h30m\n", "  - eval_time: 1h29m\n", 1);
+    std::fs::write(dir.path().join("t.yaml"), broken).expect("write");
+    let output = std::process::Command::new(common::promtool())
+        .args(["test", "rules", "t.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run promtool");
+    assert!(
+        !output.status.success(),
+        "promtool accepted a wrong firing time"
+    );
 }

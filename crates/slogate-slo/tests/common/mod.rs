@@ -93,3 +93,41 @@ pub fn run_promtool(dir: &Path, args: &[&str]) -> Output {
     }
     output
 }
+
+/// The Python that has the Datadog libraries: `$SLOGATE_PYTHON`, else the
+/// virtualenv scripts/setup.sh makes (`target/slo-venv`), else `python3`.
+/// `None` (the caller skips, saying why) only when no Python exists at all.
+pub fn datadog_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SLOGATE_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = crate_dir().join("../../target/slo-venv/bin/python");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    which("python3")
+}
+
+/// Runs tests/datadog/validate.py with `args`; panics with its output on
+/// failure or when the libraries are missing.
+pub fn run_datadog_validation(python: &Path, args: &[&Path]) -> Output {
+    let script = crate_dir().join("tests/datadog/validate.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if text.contains("ModuleNotFoundError") {
+        panic!(
+            "{} lacks the Datadog libraries; run scripts/setup.sh (it installs \
+             crates/slogate-slo/tests/datadog/requirements.txt into target/slo-venv):\n{text}",
+            python.display()
+        );
+    }
+    output
+}

@@ -1,0 +1,412 @@
+//! SLO operations end to end, on the real binary:
+//! - the Datadog Agent's OpenMetrics check (datadog-checks-base, its stub
+//!   aggregator) reads slogate's real /metrics with the configuration
+//!   `slogate slo datadog --target agent` generates, and every metric and tag
+//!   the generated SLO queries use is among what it submits;
+//! - `slogate slo simulate` and `slogate slo rules --tests` on the command line;
+//! - detection measured: `slogate loadtest` through slogate to the mock
+//!   upstream, a real Prometheus (1s scrapes and evaluations) with the
+//!   generated rules; the mock dies at a known time and the page must fire
+//!   within simulate's prediction plus one scrape and one evaluation.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use support::*;
+
+const SPEC: &str = r#"
+service: rails
+slos:
+  - name: course-page
+    description: The course page loads.
+    owner: team-learning
+    cuj: Learner opens a course
+    period: 30d
+    operations:
+      - graphql: GetCourse
+        type: query
+    availability:
+      target: 99.5
+    latency:
+      threshold: 1s
+      target: 99
+"#;
+
+fn run_slogate(args: &[&str]) -> String {
+    let out = Command::new(slogate_bin())
+        .args(args)
+        .output()
+        .expect("run slogate");
+    assert!(
+        out.status.success(),
+        "slogate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `$SLOGATE_PYTHON`, the virtualenv scripts/setup.sh makes, or python3.
+fn datadog_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SLOGATE_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = root().join("target/slo-venv/bin/python");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("python3"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn write_spec(dir: &Path) -> String {
+    let spec = dir.join("slo.yaml");
+    std::fs::write(&spec, SPEC).expect("write spec");
+    spec.to_str().expect("utf8 path").to_string()
+}
+
+#[test]
+fn datadog_agent_check_reads_slogate_metrics() {
+    let Some(python) = datadog_python() else {
+        eprintln!(
+            "SKIPPED: no python3 on PATH; the Datadog check test needs it (scripts/setup.sh)"
+        );
+        return;
+    };
+    let s = start_slogate(&rails().addr(), "");
+    let ok = json!({"query": "query GetCourse { course(id: \"1\") { id } }"});
+    let client = json!({"query": "query GetCourse { course(id: \"404\") { id } }"});
+    let system = json!({"query": "query GetCourse { course(id: \"1\") { id } internalError }"});
+    for body in [&ok, &ok, &client, &system] {
+        assert_eq!(graphql(&s.addr(), body).status, 200);
+    }
+    s.wait_requests(4.0);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = write_spec(dir.path());
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", s.admin_port);
+    let mut files = Vec::new();
+    for (target, name) in [
+        ("api", "api.json"),
+        ("terraform", "slo.tf.json"),
+        ("agent", "agent.yaml"),
+    ] {
+        let path = dir.path().join(name);
+        run_slogate(&[
+            "slo",
+            "datadog",
+            "--spec",
+            &spec,
+            "--target",
+            target,
+            "--metrics-url",
+            &metrics_url,
+            "--output",
+            path.to_str().expect("utf8"),
+        ]);
+        files.push(path);
+    }
+    let output = Command::new(&python)
+        .arg(root().join("crates/slogate-slo/tests/datadog/validate.py"))
+        .args(&files)
+        .arg(&metrics_url)
+        .output()
+        .expect("run validate.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("ModuleNotFoundError"),
+        "{} lacks the Datadog libraries; run scripts/setup.sh:\n{text}",
+        python.display()
+    );
+    assert!(
+        output.status.success() && text.contains("SUCCESS"),
+        "{text}"
+    );
+    assert!(
+        text.contains("without rename_labels the check refuses `service`"),
+        "{text}"
+    );
+    eprintln!("{text}");
+}
+
+#[test]
+fn simulate_and_rule_tests_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = write_spec(dir.path());
+    let table = run_slogate(&[
+        "slo",
+        "simulate",
+        "--spec",
+        &spec,
+        "--errors",
+        "100%",
+        "--scrape-interval",
+        "15s",
+        "--eval-interval",
+        "15s",
+    ]);
+    // 99.5%: 1h × 14.4 × 0.5% = 259.2 s; fires at the next evaluation.
+    assert!(
+        table.contains("rails/course-page-availability  page tier 1 1h/5m > 14.4x  4m30s"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run_slogate(&[
+        "slo", "simulate", "--spec", &spec, "--slow", "50%", "--json",
+    ]))
+    .expect("json");
+    assert_eq!(json["slos"][0]["slo"], "course-page-latency");
+    // 1h × 14.4 × 1% / 50% slow = 1036.8 s.
+    assert_eq!(json["slos"][0]["alerts"][0]["ideal_fires_after"], 1036.8);
+
+    let tests = run_slogate(&["slo", "rules", "--tests", "--spec", &spec]);
+    assert!(tests.contains("rule_files:\n- slo.rules.yaml"), "{tests}");
+}
+
+/// 90% over 150 hours: the page's threshold is 0.02 × 150 × 10% = 30% errors,
+/// so after 30 s of healthy traffic a total outage pages in about 13 s.
+const DETECTION_SPEC: &str = r#"
+service: rails
+slos:
+  - name: course-page
+    description: The course page loads.
+    owner: team-learning
+    cuj: Learner opens a course
+    period: 150h
+    operations:
+      - graphql: GetCourse
+        type: query
+    availability:
+      target: 90
+"#;
+
+const HEALTHY: &str = r#"
+description: GetCourse, always fine.
+seed: 1
+load:
+  mode: open
+  rate: 50
+  duration: 100s
+  timeout: 2s
+proxy:
+  read_timeout: 5s
+default_latency: { fixed: 5ms }
+operations:
+  - name: GetCourse
+    weight: 1
+    document: "query GetCourse($id: ID!) { course(id: $id) { id title } }"
+    variables: { id: "1" }
+    answers:
+      - success: { weight: 100 }
+"#;
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn spawn(name: &str, args: &[&str], log: &Path) -> Proc {
+    let child = Command::new(slogate_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(log).expect("log")))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    Proc {
+        child,
+        name: name.into(),
+    }
+}
+
+fn start_prometheus(dir: &Path, target: &str, rules: &Path) -> Proc {
+    require_tool("prometheus", "prometheus");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         rule_files: ['{}']\n\
+         scrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: ['{target}']\n",
+        rules.display()
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("prometheus.log")).expect("log"),
+        ))
+        .spawn()
+        .expect("start prometheus");
+    let p = Proc {
+        child,
+        name: format!("prometheus:{port}"),
+    };
+    wait_for("prometheus to be ready", Duration::from_secs(30), || {
+        (get(&format!("127.0.0.1:{port}"), "/-/ready").ok()?.status == 200).then_some(())
+    });
+    p
+}
+
+fn prometheus_port(p: &Proc) -> u16 {
+    p.name
+        .rsplit(':')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("port in name")
+}
+
+fn api(port: u16, path_and_query: &str) -> serde_json::Value {
+    let r = get(&format!("127.0.0.1:{port}"), path_and_query).expect("prometheus API");
+    serde_json::from_str(&r.text()).expect("API JSON")
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// First timestamp at which the page (tier 1) fired, if it has.
+fn first_page(port: u16, from: f64) -> Option<f64> {
+    let q = encode(r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#);
+    let v = api(
+        port,
+        &format!(
+            "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
+            unix_now()
+        ),
+    );
+    v["data"]["result"][0]["values"][0][0].as_f64()
+}
+
+#[test]
+fn the_page_fires_when_simulate_says() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("slo.yaml");
+    std::fs::write(&spec, DETECTION_SPEC).expect("spec");
+    let spec = spec.to_str().expect("utf8").to_string();
+    let scenario = dir.path().join("healthy.yaml");
+    std::fs::write(&scenario, HEALTHY).expect("scenario");
+    let scenario = scenario.to_str().expect("utf8").to_string();
+    let rules = dir.path().join("rules.yaml");
+    run_slogate(&[
+        "slo",
+        "rules",
+        "--spec",
+        &spec,
+        "--output",
+        rules.to_str().expect("utf8"),
+    ]);
+
+    let mock_addr = format!("127.0.0.1:{}", free_port());
+    let mut mock = spawn(
+        "mock-upstream",
+        &[
+            "mock-upstream",
+            "--scenario",
+            &scenario,
+            "--listen",
+            &mock_addr,
+        ],
+        &dir.path().join("mock.log"),
+    );
+    wait_for("the mock upstream", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&mock_addr).ok()
+    });
+    let s = start_slogate(&mock_addr, "");
+    let prom = start_prometheus(dir.path(), &format!("127.0.0.1:{}", s.admin_port), &rules);
+    let port = prometheus_port(&prom);
+
+    let target = format!("http://{}", s.addr());
+    let load_started = unix_now();
+    let _load = spawn(
+        "loadtest",
+        &[
+            "loadtest",
+            "--scenario",
+            &scenario,
+            "--target",
+            &target,
+            "--quiet",
+        ],
+        &dir.path().join("loadtest.log"),
+    );
+    std::thread::sleep(Duration::from_secs(30));
+    // The fault: the upstream dies; every request becomes a system_error.
+    let _ = mock.child.kill();
+    let _ = mock.child.wait();
+    let fault = unix_now();
+    let history = fault - load_started;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let fired = loop {
+        if let Some(t) = first_page(port, fault - 5.0) {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page did not fire within 60s of the fault"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let measured = fired - fault;
+
+    let sim: serde_json::Value = serde_json::from_str(&run_slogate(&[
+        "slo",
+        "simulate",
+        "--spec",
+        &spec,
+        "--errors",
+        "100%",
+        "--scrape-interval",
+        "1s",
+        "--eval-interval",
+        "1s",
+        "--history",
+        &format!("{}s", history.round() as u64),
+        "--json",
+    ]))
+    .expect("simulate JSON");
+    let predicted = sim["slos"][0]["alerts"][0]["fires_after"]
+        .as_f64()
+        .expect("simulate predicts the page");
+    eprintln!(
+        "page: predicted {predicted}s after the fault (ideal {}s), measured {measured:.1}s \
+         (history {history:.1}s)",
+        sim["slos"][0]["alerts"][0]["ideal_fires_after"]
+    );
+    // One scrape and one evaluation of slack (1s each), as the phases of
+    // the scrape and evaluation loops against the fault are unknown.
+    assert!(
+        measured <= predicted + 2.0,
+        "the page fired {measured:.1}s after the fault; simulate predicted {predicted}s"
+    );
+    assert!(
+        measured >= predicted - 2.0,
+        "the page fired {measured:.1}s after the fault, earlier than simulate's {predicted}s allows"
+    );
+    drop(prom);
+}
