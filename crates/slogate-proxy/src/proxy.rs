@@ -30,17 +30,6 @@ const X_REQUEST_ID: &str = "X-Request-Id";
 /// The error kind that turns an `X-Accel-Redirect` answer into a file served by slogate.
 const SENDFILE: ErrorType = ErrorType::Custom("slogate sendfile");
 
-/// Response headers of the app kept when slogate serves the file it named.
-const SENDFILE_KEPT: &[&str] = &[
-    "content-type",
-    "content-disposition",
-    "cache-control",
-    "expires",
-    "content-language",
-    "set-cookie",
-    "x-request-id",
-];
-
 /// slogate's proxy logic over a shared [`Runtime`].
 pub struct SlogateProxy {
     rt: &'static Runtime,
@@ -639,7 +628,7 @@ impl SlogateProxy {
             );
             return false;
         };
-        let kept = SENDFILE_KEPT
+        let kept = static_files::SENDFILE_KEPT
             .iter()
             .filter_map(|k| text(k).map(|v| (k.to_string(), v.to_string())))
             .collect();
@@ -690,24 +679,14 @@ impl SlogateProxy {
         len: Option<u64>,
         encoding: Option<&str>,
     ) -> bool {
-        let settings = &self.rt.config.compression;
-        if !settings.enabled || head || !(200..300).contains(&status) || matches!(status, 204 | 206)
-        {
-            return false;
-        }
-        if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
-            return false;
-        }
-        let mime = content_type
-            .map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        settings.types.contains(&mime) && len.is_none_or(|l| l >= settings.min_size)
+        static_files::compressible(
+            &self.rt.config.compression,
+            status,
+            head,
+            content_type,
+            len,
+            encoding,
+        )
     }
 
     /// The same decision for a file slogate serves itself.

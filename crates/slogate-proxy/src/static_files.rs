@@ -12,6 +12,42 @@ use pingora_proxy::Session;
 use slogate_config::StaticSettings;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+/// Response headers of the app kept when slogate serves the file it named
+/// (`X-Accel-Redirect`, `X-Sendfile`).
+pub const SENDFILE_KEPT: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "cache-control",
+    "expires",
+    "content-language",
+    "set-cookie",
+    "x-request-id",
+];
+
+/// Whether an answer is to be compressed (nginx's `gzip` rules): a 2xx other than 204 and
+/// 206, not to HEAD, not already encoded, of a listed type, and not known to be smaller
+/// than `min_size`.
+pub fn compressible(
+    settings: &slogate_config::CompressionSettings,
+    status: u16,
+    head: bool,
+    content_type: Option<&str>,
+    len: Option<u64>,
+    encoding: Option<&str>,
+) -> bool {
+    if !settings.enabled || head || !(200..300).contains(&status) || matches!(status, 204 | 206) {
+        return false;
+    }
+    if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
+        return false;
+    }
+    let mime = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    settings.types.contains(&mime) && len.is_none_or(|l| l >= settings.min_size)
+}
+
 /// Chunk size for streaming a file to the client.
 const CHUNK: usize = 64 * 1024;
 

@@ -38,17 +38,6 @@ const LINGER_IDLE: Duration = Duration::from_secs(2);
 /// How long slogate reads an unsent body to name its operation after answering itself.
 const NAMING_TIME: Duration = Duration::from_millis(250);
 
-/// Response headers of the app kept when slogate serves the file it named.
-const SENDFILE_KEPT: &[&str] = &[
-    "content-type",
-    "content-disposition",
-    "cache-control",
-    "expires",
-    "content-language",
-    "set-cookie",
-    "x-request-id",
-];
-
 /// What the connection knows about every request on it.
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
@@ -688,13 +677,7 @@ impl Cx {
     /// 502 or 504 for an app that failed before its head.
     fn gateway_error(&self, status: u16, mut tracker: Box<Tracker>) -> Response<ResBody> {
         tracker.upstream_failed = Some(status);
-        let body = self.rt.pages.body_for(status);
-        let mut resp = Response::new(ResBody::full(body, Some(tracker)));
-        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        self.stamp(h);
-        resp
+        self.page(status, tracker)
     }
 
     /// `try_files $uri @app`: a GET/HEAD for a file under the static root.
@@ -776,21 +759,8 @@ impl Cx {
         encoding: Option<&str>,
     ) -> Option<Encoder> {
         let settings = &self.rt.config.compression;
-        if !settings.enabled
-            || self.parts.method == Method::HEAD
-            || !(200..300).contains(&status)
-            || matches!(status, 204 | 206)
-        {
-            return None;
-        }
-        if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
-            return None;
-        }
-        let mime = content_type
-            .and_then(|ct| ct.split(';').next())
-            .map(|m| m.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        if !settings.types.contains(&mime) || len.is_some_and(|l| l < settings.min_size) {
+        let head = self.parts.method == Method::HEAD;
+        if !static_files::compressible(settings, status, head, content_type, len, encoding) {
             return None;
         }
         let accept = text(&self.parts.headers, header::ACCEPT_ENCODING)?;
@@ -961,7 +931,7 @@ impl Cx {
             );
             return None;
         };
-        let kept = SENDFILE_KEPT
+        let kept = static_files::SENDFILE_KEPT
             .iter()
             .filter_map(|k| text(headers, *k).map(|v| (k.to_string(), v.to_string())))
             .collect();

@@ -78,14 +78,7 @@ impl ServerApp for HyperApp {
             let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .serve_connection(io, service);
-            tokio::pin!(served);
-            tokio::select! {
-                r = served.as_mut() => log_end(r),
-                _ = shutdown.changed() => {
-                    served.as_mut().graceful_shutdown();
-                    log_end(served.await);
-                }
-            }
+            serve_until_shutdown!(served, shutdown);
         } else {
             // hyper's head timer also runs while a keep-alive connection waits for its next
             // request: the shorter of the two limits bounds both.
@@ -101,18 +94,27 @@ impl ServerApp for HyperApp {
                 .max_buf_size(MAX_HEAD)
                 .serve_connection(io, service)
                 .with_upgrades();
-            tokio::pin!(served);
-            tokio::select! {
-                r = served.as_mut() => log_end(r),
-                _ = shutdown.changed() => {
-                    served.as_mut().graceful_shutdown();
-                    log_end(served.await);
-                }
-            }
+            serve_until_shutdown!(served, shutdown);
         }
         None
     }
 }
+
+/// Drives a hyper connection; on shutdown, lets it finish its requests (graceful).
+macro_rules! serve_until_shutdown {
+    ($served:expr, $shutdown:expr) => {{
+        let served = $served;
+        tokio::pin!(served);
+        tokio::select! {
+            r = served.as_mut() => log_end(r),
+            _ = $shutdown.changed() => {
+                served.as_mut().graceful_shutdown();
+                log_end(served.await);
+            }
+        }
+    }};
+}
+use serve_until_shutdown;
 
 fn log_end(r: Result<(), hyper::Error>) {
     if let Err(e) = r {
