@@ -246,6 +246,20 @@ fn statuses_match_for_limits_static_files_and_maintenance() {
     assert_eq!(n.header("content-range"), s.header("content-range"));
     let (n, s) = p.both(|a| get_with(a, "/robots.txt", &[("Range", "bytes=99999-")]).unwrap());
     assert_eq!((n.status, s.status), (416, 416));
+    // Several ranges: multipart/byteranges, the same parts as nginx's but for the boundary.
+    let (n, s) = p.both(|a| get_with(a, "/robots.txt", &[("Range", "bytes=0-4,10-14")]).unwrap());
+    assert_eq!((n.status, s.status), (206, 206));
+    let boundary = |r: &Response| {
+        let ct = r.header("content-type").unwrap_or_default().to_string();
+        assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
+        ct.rsplit('=').next().unwrap_or_default().to_string()
+    };
+    let (nb, sb) = (boundary(&n), boundary(&s));
+    assert_eq!(
+        n.text().replace(&nb, "B"),
+        s.text().replace(&sb, "B"),
+        "the parts"
+    );
     let (n, s) =
         p.both(|a| get_with(a, "/assets/app-abc123.js", &[("Accept-Encoding", "gzip")]).unwrap());
     assert_eq!((n.status, s.status), (200, 200));

@@ -290,12 +290,17 @@ pub fn sendfile_file(
 }
 
 /// What a request asks of a file.
+#[derive(Debug, PartialEq, Eq)]
 enum Answer {
     NotModified,
     Full,
-    Range(u64, u64),
+    Ranges(Vec<(u64, u64)>),
     Unsatisfiable,
 }
+
+/// Ranges served at most in one multipart answer; a request for more gets the whole file
+/// (a defence against range amplification).
+const MAX_RANGES: usize = 16;
 
 fn etag_matches(list: &str, etag: &str) -> bool {
     let strong = etag.trim_start_matches("W/");
@@ -332,34 +337,58 @@ fn answer<'a>(header: impl Fn(&str) -> Option<&'a str>, file: &FoundFile) -> Ans
     parse_range(range, file.len)
 }
 
-/// One `bytes=` range; several ranges are answered with the whole file, as many servers do.
+/// A `bytes=` range set: every satisfiable range in order (nginx serves several as
+/// `multipart/byteranges`); malformed sets, or more than [`MAX_RANGES`], get the whole file.
 fn parse_range(range: &str, len: u64) -> Answer {
     let Some(spec) = range.trim().strip_prefix("bytes=") else {
         return Answer::Full;
     };
-    if spec.contains(',') {
-        return Answer::Full;
+    let mut ranges = Vec::new();
+    for part in spec.split(',') {
+        match parse_one_range(part, len) {
+            Err(()) => return Answer::Full,
+            Ok(Some(r)) => ranges.push(r),
+            Ok(None) => {}
+        }
     }
-    let Some((start, end)) = spec.trim().split_once('-') else {
-        return Answer::Full;
-    };
+    match ranges.len() {
+        0 => Answer::Unsatisfiable,
+        n if n > MAX_RANGES => Answer::Full,
+        _ => Answer::Ranges(ranges),
+    }
+}
+
+/// One `first-last`, `first-` or `-suffix`: `Ok(None)` when it lies past the end.
+fn parse_one_range(part: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let (start, end) = part.trim().split_once('-').ok_or(())?;
     let (start, end) = (start.trim(), end.trim());
     let (first, last) = match (start.parse::<u64>(), end.parse::<u64>()) {
         (Ok(s), Ok(e)) if s <= e => (s, e.min(len.saturating_sub(1))),
-        (Ok(_), Ok(_)) => return Answer::Full,
         (Ok(s), Err(_)) if end.is_empty() => (s, len.saturating_sub(1)),
         (Err(_), Ok(n)) if start.is_empty() => {
             if n == 0 {
-                return Answer::Unsatisfiable;
+                return Ok(None);
             }
             (len.saturating_sub(n), len.saturating_sub(1))
         }
-        _ => return Answer::Full,
+        _ => return Err(()),
     };
-    if first >= len {
-        return Answer::Unsatisfiable;
-    }
-    Answer::Range(first, last)
+    Ok((first < len).then_some((first, last)))
+}
+
+/// A piece of a file answer: bytes slogate writes (multipart part heads), or a range of the
+/// file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Bytes written as they are.
+    Text(Bytes),
+    /// `length` bytes of the file from `offset`.
+    File {
+        /// First byte.
+        offset: u64,
+        /// Bytes.
+        length: u64,
+    },
 }
 
 /// How a file is answered: status, headers, and the bytes to send.
@@ -368,9 +397,9 @@ pub struct FilePlan {
     pub status: u16,
     /// Response headers, `extra` last.
     pub headers: Vec<(String, String)>,
-    /// First byte sent.
-    pub offset: u64,
-    /// Bytes sent.
+    /// What the body is made of, in order.
+    pub segments: Vec<Segment>,
+    /// Body bytes in all.
     pub length: u64,
 }
 
@@ -383,11 +412,11 @@ pub fn plan<'a>(
     status_ok: u16,
     extra: &[(String, String)],
 ) -> FilePlan {
-    let (status, range) = match answer(header, file) {
-        Answer::NotModified => (304, None),
-        Answer::Full => (status_ok, None),
-        Answer::Range(a, b) => (206, Some((a, b))),
-        Answer::Unsatisfiable => (416, None),
+    let (status, ranges) = match answer(header, file) {
+        Answer::NotModified => (304, Vec::new()),
+        Answer::Full => (status_ok, Vec::new()),
+        Answer::Ranges(r) => (206, r),
+        Answer::Unsatisfiable => (416, Vec::new()),
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(8 + extra.len());
     let mut set = |k: &str, v: String| headers.push((k.to_string(), v));
@@ -412,25 +441,73 @@ pub fn plan<'a>(
     if file.vary {
         set("vary", "Accept-Encoding".into());
     }
-    let (offset, length) = match (status, range) {
-        (206, Some((a, b))) => {
+    let whole = |offset, length| vec![Segment::File { offset, length }];
+    let segments = match (status, ranges.as_slice()) {
+        (206, [(a, b)]) => {
             set("content-range", format!("bytes {a}-{b}/{}", file.len));
-            (a, b - a + 1)
+            whole(*a, b - a + 1)
+        }
+        (206, many) => {
+            let part_type = extra
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map_or(file.content_type, |(_, v)| v.as_str());
+            let boundary = crate::request_id::generate();
+            let segments = multipart(many, file.len, part_type, &boundary);
+            let mut headers: Vec<(String, String)> = headers
+                .into_iter()
+                .chain(extra.iter().cloned())
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+                .collect();
+            headers.push((
+                "content-type".into(),
+                format!("multipart/byteranges; boundary={boundary}"),
+            ));
+            return plan_of(status, headers, segments);
         }
         (416, _) => {
             set("content-range", format!("bytes */{}", file.len));
-            (0, 0)
+            Vec::new()
         }
-        (304, _) => (0, 0),
-        _ => (0, file.len),
+        (304, _) => Vec::new(),
+        _ => whole(0, file.len),
     };
     headers.extend(extra.iter().cloned());
+    plan_of(status, headers, segments)
+}
+
+fn plan_of(status: u16, headers: Vec<(String, String)>, segments: Vec<Segment>) -> FilePlan {
+    let length = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Text(b) => b.len() as u64,
+            Segment::File { length, .. } => *length,
+        })
+        .sum();
     FilePlan {
         status,
         headers,
-        offset,
+        segments,
         length,
     }
+}
+
+/// The parts of a `multipart/byteranges` body (RFC 9110 14.6), as nginx writes them.
+fn multipart(ranges: &[(u64, u64)], len: u64, part_type: &str, boundary: &str) -> Vec<Segment> {
+    let mut segments = Vec::with_capacity(ranges.len() * 2 + 1);
+    for (a, b) in ranges {
+        segments.push(Segment::Text(Bytes::from(format!(
+            "\r\n--{boundary}\r\nContent-Type: {part_type}\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n"
+        ))));
+        segments.push(Segment::File {
+            offset: *a,
+            length: b - a + 1,
+        });
+    }
+    segments.push(Segment::Text(Bytes::from(format!(
+        "\r\n--{boundary}--\r\n"
+    ))));
+    segments
 }
 
 /// Serves `file` through pingora (see [`plan`]).
@@ -462,7 +539,15 @@ pub async fn serve(
     if no_body {
         return Ok(p.status);
     }
-    stream_file(session, &file.path, p.offset, p.length).await?;
+    for segment in &p.segments {
+        match segment {
+            Segment::Text(b) => session.write_response_body(Some(b.clone()), false).await?,
+            Segment::File { offset, length } => {
+                stream_file(session, &file.path, *offset, *length).await?
+            }
+        }
+    }
+    session.write_response_body(None, true).await?;
     Ok(p.status)
 }
 
@@ -490,7 +575,7 @@ async fn stream_file(session: &mut Session, path: &Path, offset: u64, length: u6
         buf.truncate(n);
         left -= n as u64;
         session
-            .write_response_body(Some(Bytes::from(buf)), left == 0)
+            .write_response_body(Some(Bytes::from(buf)), false)
             .await?;
     }
     Ok(())
@@ -521,26 +606,44 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert!(matches!(parse_range("bytes=0-9", 100), Answer::Range(0, 9)));
-        assert!(matches!(
-            parse_range("bytes=90-", 100),
-            Answer::Range(90, 99)
-        ));
-        assert!(matches!(
-            parse_range("bytes=-10", 100),
-            Answer::Range(90, 99)
-        ));
-        assert!(matches!(
-            parse_range("bytes=50-500", 100),
-            Answer::Range(50, 99)
-        ));
-        assert!(matches!(
-            parse_range("bytes=100-", 100),
-            Answer::Unsatisfiable
-        ));
-        assert!(matches!(parse_range("bytes=0-1,5-6", 100), Answer::Full));
-        assert!(matches!(parse_range("items=0-1", 100), Answer::Full));
-        assert!(matches!(parse_range("bytes=9-1", 100), Answer::Full));
+        let one = |a, b| Answer::Ranges(vec![(a, b)]);
+        assert_eq!(parse_range("bytes=0-9", 100), one(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), one(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), one(90, 99));
+        assert_eq!(parse_range("bytes=50-500", 100), one(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), Answer::Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=0-1, 5-6,200-300", 100),
+            Answer::Ranges(vec![(0, 1), (5, 6)]),
+            "several ranges; one past the end is left out"
+        );
+        assert_eq!(parse_range("bytes=200-,300-", 100), Answer::Unsatisfiable);
+        let many = (0..17)
+            .map(|i| format!("{i}-{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(parse_range(&format!("bytes={many}"), 100), Answer::Full);
+        assert_eq!(parse_range("items=0-1", 100), Answer::Full);
+        assert_eq!(parse_range("bytes=9-1", 100), Answer::Full);
+        assert_eq!(parse_range("bytes=0-1,x", 100), Answer::Full);
+    }
+
+    #[test]
+    fn several_ranges_make_a_multipart_body() {
+        let parts = multipart(&[(0, 1), (5, 6)], 10, "text/plain", "B");
+        let text: Vec<u8> = parts
+            .iter()
+            .flat_map(|s| match s {
+                Segment::Text(b) => b.to_vec(),
+                Segment::File { offset, length } => {
+                    b"0123456789"[*offset as usize..(offset + length) as usize].to_vec()
+                }
+            })
+            .collect();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "\r\n--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/10\r\n\r\n01\r\n--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 5-6/10\r\n\r\n56\r\n--B--\r\n"
+        );
     }
 
     #[test]

@@ -706,7 +706,7 @@ impl Cx {
         let source = if head_only || plan.length == 0 {
             Source::Empty
         } else {
-            match FileStream::open(&file.path, plan.offset, plan.length).await {
+            match FileStream::open(&file.path, plan.segments, plan.length).await {
                 Ok(f) => Source::File(f),
                 Err(e) => {
                     tracing::warn!("serving {}: {e}", file.path.display());
