@@ -120,35 +120,16 @@ impl Prometheus {
     /// resulting vector; `None` when it is empty.
     pub fn query_value(&self, query: &str, time: f64) -> Result<Option<f64>, ReportError> {
         let endpoint = format!("{}/api/v1/query", self.base);
-        let unreachable = |e: ureq::Error| ReportError::Unreachable {
-            url: self.base.clone(),
-            message: e.to_string(),
-        };
-        let mut response = self
+        let request = self
             .agent
             .get(&endpoint)
             .query("query", query)
-            .query("time", format!("{time:.3}"))
-            .call()
-            .map_err(unreachable)?;
-        let status = response.status();
-        let body = response.body_mut().read_to_string().map_err(unreachable)?;
+            .query("time", format!("{time:.3}"));
+        let data = self.api_data(request, query)?;
         let protocol = |message: String| ReportError::Protocol {
             url: self.base.clone(),
             message,
         };
-        let parsed: ApiResponse = serde_json::from_str(&body)
-            .map_err(|e| protocol(format!("HTTP {status}, body is not API JSON ({e})")))?;
-        if parsed.status != "success" {
-            return Err(ReportError::Query {
-                url: self.base.clone(),
-                message: parsed.error.unwrap_or_else(|| format!("HTTP {status}")),
-                query: query.to_string(),
-            });
-        }
-        let data = parsed
-            .data
-            .ok_or_else(|| protocol("no data field".into()))?;
         match data.result_type.as_str() {
             "vector" => {
                 let samples: Vec<VectorSample> = serde_json::from_value(data.result)
@@ -185,6 +166,37 @@ impl RangeSeries {
 }
 
 impl Prometheus {
+    /// Sends an API request and returns its `data`, or what went wrong.
+    fn api_data(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        query: &str,
+    ) -> Result<ApiData, ReportError> {
+        let unreachable = |e: ureq::Error| ReportError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        };
+        let mut response = request.call().map_err(unreachable)?;
+        let status = response.status();
+        let body = response.body_mut().read_to_string().map_err(unreachable)?;
+        let parsed: ApiResponse =
+            serde_json::from_str(&body).map_err(|e| ReportError::Protocol {
+                url: self.base.clone(),
+                message: format!("HTTP {status}, body is not API JSON ({e})"),
+            })?;
+        if parsed.status != "success" {
+            return Err(ReportError::Query {
+                url: self.base.clone(),
+                message: parsed.error.unwrap_or_else(|| format!("HTTP {status}")),
+                query: query.to_string(),
+            });
+        }
+        parsed.data.ok_or_else(|| ReportError::Protocol {
+            url: self.base.clone(),
+            message: "no data field".into(),
+        })
+    }
+
     /// Evaluates a range query from `start` to `end` every `step` seconds.
     pub fn query_range(
         &self,
@@ -194,37 +206,18 @@ impl Prometheus {
         step: f64,
     ) -> Result<Vec<RangeSeries>, ReportError> {
         let endpoint = format!("{}/api/v1/query_range", self.base);
-        let unreachable = |e: ureq::Error| ReportError::Unreachable {
-            url: self.base.clone(),
-            message: e.to_string(),
-        };
-        let mut response = self
+        let request = self
             .agent
             .get(&endpoint)
             .query("query", query)
             .query("start", format!("{start:.3}"))
             .query("end", format!("{end:.3}"))
-            .query("step", format!("{step}"))
-            .call()
-            .map_err(unreachable)?;
-        let status = response.status();
-        let body = response.body_mut().read_to_string().map_err(unreachable)?;
+            .query("step", format!("{step}"));
+        let data = self.api_data(request, query)?;
         let protocol = |message: String| ReportError::Protocol {
             url: self.base.clone(),
             message,
         };
-        let parsed: ApiResponse = serde_json::from_str(&body)
-            .map_err(|e| protocol(format!("HTTP {status}, body is not API JSON ({e})")))?;
-        if parsed.status != "success" {
-            return Err(ReportError::Query {
-                url: self.base.clone(),
-                message: parsed.error.unwrap_or_else(|| format!("HTTP {status}")),
-                query: query.to_string(),
-            });
-        }
-        let data = parsed
-            .data
-            .ok_or_else(|| protocol("no data field".into()))?;
         if data.result_type != "matrix" {
             return Err(protocol(format!(
                 "a range query returned {}, not a matrix",
