@@ -63,6 +63,20 @@ fn text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `fut` within `limit`; a timer is armed only when the answer is not ready at once (a
+/// body already in the connection's buffer costs no timer).
+pub(super) async fn within<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(out) => Ok(out),
+        std::task::Poll::Pending => tokio::time::timeout(limit, fut).await,
+    }
+}
+
 /// Handles one request.
 pub async fn handle(
     rt: &'static Runtime,
@@ -235,6 +249,11 @@ async fn prefetch(
                 };
                 return Ok(Prefetched::Whole(whole));
             }
+            Some(chunk) if body.is_end_stream() && first.is_none() && buf.is_empty() => {
+                // The common case: the whole body in one frame.
+                tracker.exchange.request_end();
+                return Ok(Prefetched::Whole(Some(chunk)));
+            }
             Some(chunk) => {
                 match first.take() {
                     None if buf.is_empty() => first = Some(chunk),
@@ -263,7 +282,7 @@ async fn next_chunk(
 ) -> Result<Option<Bytes>, Refusal> {
     let timeout = rt.config.server.client_body_timeout;
     loop {
-        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+        let frame = match within(timeout, body.frame()).await {
             Err(_) => return Err(Refusal::TimedOut),
             Ok(None) => return Ok(None),
             Ok(Some(Err(_))) => return Err(Refusal::Broken),
@@ -992,7 +1011,7 @@ async fn buffer_answer(
         if body.is_end_stream() {
             break;
         }
-        match tokio::time::timeout(read_timeout, body.frame()).await {
+        match within(read_timeout, body.frame()).await {
             Err(_) => {
                 tracker.error = Some("upstream read timed out in the body".into());
                 return Err(504);

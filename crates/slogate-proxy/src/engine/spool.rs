@@ -107,7 +107,7 @@ async fn write(
     conn: Option<(SendRequest<UpBody>, &'static Pool)>,
 ) {
     let end = loop {
-        let frame = match tokio::time::timeout(limits.read_timeout, body.frame()).await {
+        let frame = match super::handler::within(limits.read_timeout, body.frame()).await {
             Err(_) => break End::Failed("upstream read timed out in the body".into()),
             Ok(None) => break End::Done(Instant::now()),
             Ok(Some(Err(e))) => break End::Failed(format!("upstream: {e}")),
