@@ -361,3 +361,41 @@ fn intended_difference_post_to_a_static_file() {
     assert_eq!(n.status, 405);
     assert_eq!(s.status, 404, "Rails has no route for it");
 }
+
+#[test]
+fn a_slow_reader_frees_puma_through_both() {
+    if std::env::var("SLOGATE_TEST_ENGINE").is_ok_and(|e| e == "pingora") {
+        eprintln!("skipped: the pingora engine does not buffer answers");
+        return;
+    }
+    // One Puma thread: while it writes a 24 MB answer to a client reading slowly, nothing
+    // else is served unless the proxy in front takes the answer off its hands.
+    let port = free_port();
+    let rails = start_rails(&format!("tcp://127.0.0.1:{port}"), Some("1:1"));
+    let p = Pair::new(&rails.addr(), "60s");
+    for (addr, who) in p.addrs() {
+        let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut slow,
+            b"GET /big?kb=24576 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n",
+        )
+        .unwrap();
+        let mut first = [0u8; 1024];
+        let n = std::io::Read::read(&mut slow, &mut first).unwrap();
+        assert!(
+            String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+            "{who}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let t = std::time::Instant::now();
+        assert_eq!(get(&rails.addr(), "/up").unwrap().status, 200, "{who}");
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{who}: Puma answered a direct request in {:?}",
+            t.elapsed()
+        );
+        drop(slow);
+    }
+}
