@@ -5,18 +5,44 @@
 //! values until it holds its cap (or only the allowlisted ones, when there is an allowlist) and
 //! maps everything else to `(other)`. Memory is bounded by the cap times the longest value.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use slogate_core::sentinel;
 
+use crate::OperationHandles;
+
 /// Admits at most `cap` distinct values; the rest become `(other)`.
+///
+/// Each label value it hands out carries its [`OperationHandles`], so a value seen before
+/// costs one lookup and no label hashing when its series are updated.
 #[derive(Debug)]
 pub struct CardinalityGuard {
     cap: usize,
-    allowlist: Option<HashSet<Arc<str>>>,
-    admitted: RwLock<HashSet<Arc<str>>>,
-    other: Arc<str>,
+    allowlist: Option<HashMap<Arc<str>, Arc<OperationHandles>>>,
+    admitted: RwLock<HashMap<Arc<str>, Arc<OperationHandles>>>,
+    /// Sentinels (`(invalid)`, …): a fixed few, never counted toward the cap.
+    sentinels: RwLock<HashMap<Arc<str>, Arc<OperationHandles>>>,
+    other: Admitted,
+}
+
+/// A label value as the guard admitted it.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// The value to use: the one given, or `(other)`.
+    pub label: Arc<str>,
+    /// Its series.
+    pub handles: Arc<OperationHandles>,
+    /// Whether the value was replaced by `(other)`.
+    pub replaced: bool,
+}
+
+fn entry(map: &HashMap<Arc<str>, Arc<OperationHandles>>, value: &str) -> Option<Admitted> {
+    map.get_key_value(value).map(|(k, h)| Admitted {
+        label: k.clone(),
+        handles: h.clone(),
+        replaced: false,
+    })
 }
 
 impl CardinalityGuard {
@@ -24,9 +50,18 @@ impl CardinalityGuard {
     pub fn new(cap: usize, allowlist: Option<Vec<String>>) -> Self {
         CardinalityGuard {
             cap,
-            allowlist: allowlist.map(|l| l.into_iter().map(Arc::from).collect()),
-            admitted: RwLock::new(HashSet::new()),
-            other: Arc::from(sentinel::OTHER),
+            allowlist: allowlist.map(|l| {
+                l.into_iter()
+                    .map(|v| (Arc::from(v), Arc::default()))
+                    .collect()
+            }),
+            admitted: RwLock::new(HashMap::new()),
+            sentinels: RwLock::new(HashMap::new()),
+            other: Admitted {
+                label: Arc::from(sentinel::OTHER),
+                handles: Arc::default(),
+                replaced: true,
+            },
         }
     }
 
@@ -43,41 +78,60 @@ impl CardinalityGuard {
     /// The label value to use for `value`: itself if admitted, else `(other)`.
     /// The second element says whether `value` was replaced.
     pub fn admit(&self, value: &Arc<str>) -> (Arc<str>, bool) {
+        let a = self.admit_entry(value);
+        (a.label, a.replaced)
+    }
+
+    /// Like [`admit`](Self::admit), with the value's series.
+    pub fn admit_entry(&self, value: &str) -> Admitted {
         if value.starts_with('(') {
             // Sentinels are always allowed and do not count toward the cap.
-            return (value.clone(), false);
-        }
-        if let Some(allow) = &self.allowlist {
-            return match allow.get(value) {
-                Some(v) => (v.clone(), false),
-                None => (self.other.clone(), true),
+            if let Some(a) = self.sentinels.read().ok().and_then(|m| entry(&m, value)) {
+                return a;
+            }
+            let mut map = match self.sentinels.write() {
+                Ok(m) => m,
+                Err(e) => e.into_inner(),
+            };
+            let handles = map.entry(Arc::from(value)).or_default().clone();
+            return Admitted {
+                label: Arc::from(value),
+                handles,
+                replaced: false,
             };
         }
+        if let Some(allow) = &self.allowlist {
+            return entry(allow, value).unwrap_or_else(|| self.other.clone());
+        }
         if let Ok(set) = self.admitted.read() {
-            if let Some(v) = set.get(value) {
-                return (v.clone(), false);
+            if let Some(a) = entry(&set, value) {
+                return a;
             }
             if set.len() >= self.cap {
-                return (self.other.clone(), true);
+                return self.other.clone();
             }
         }
         match self.admitted.write() {
-            Ok(mut set) if set.len() < self.cap || set.contains(value) => {
-                set.insert(value.clone());
-                (value.clone(), false)
+            Ok(mut set) if set.len() < self.cap || set.contains_key(value) => {
+                let key = set
+                    .get_key_value(value)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(value));
+                let handles = set.entry(key.clone()).or_default().clone();
+                Admitted {
+                    label: key,
+                    handles,
+                    replaced: false,
+                }
             }
-            _ => (self.other.clone(), true),
+            _ => self.other.clone(),
         }
     }
 
     /// Like [`admit`](Self::admit) for a borrowed value.
     pub fn admit_str(&self, value: &str) -> (Arc<str>, bool) {
-        if let Ok(set) = self.admitted.read() {
-            if let Some(v) = set.get(value) {
-                return (v.clone(), false);
-            }
-        }
-        self.admit(&Arc::from(value))
+        let a = self.admit_entry(value);
+        (a.label, a.replaced)
     }
 }
 
@@ -96,6 +150,42 @@ pub struct GuardSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_seen_before_brings_its_resolved_series() {
+        use crate::{RequestLabels, SliMetrics, DEFAULT_BUCKETS};
+        use slogate_core::{Kind, OperationType, Outcome};
+        let registry = crate::Registry::new();
+        let metrics = SliMetrics::register(&registry, DEFAULT_BUCKETS).unwrap();
+        let g = CardinalityGuard::new(1, None);
+        let (a, b) = (g.admit_entry("GetCourse"), g.admit_entry("GetCourse"));
+        assert!(
+            Arc::ptr_eq(&a.handles, &b.handles),
+            "one lookup, the same series"
+        );
+        let other = g.admit_entry("Another");
+        assert!(other.replaced && &*other.label == sentinel::OTHER);
+        assert!(Arc::ptr_eq(&other.handles, &g.admit_entry("Third").handles));
+        let invalid = g.admit_entry(sentinel::INVALID);
+        assert!(!invalid.replaced, "sentinels pass and do not count");
+        for (admitted, outcome) in [
+            (&a, Outcome::Success),
+            (&b, Outcome::Success),
+            (&other, Outcome::SystemError),
+        ] {
+            let labels = RequestLabels {
+                service: "rails",
+                kind: Kind::Graphql,
+                operation: &admitted.label,
+                operation_type: OperationType::Query,
+                outcome,
+            };
+            admitted.handles.get(&metrics, &labels).observe(0.01);
+        }
+        let text = crate::encode(&registry);
+        assert!(text.contains(r#"slogate_requests_total{kind="graphql",operation="GetCourse",operation_type="query",outcome="success",service="rails"} 2"#), "{text}");
+        assert!(text.contains(r#"operation="(other)",operation_type="query",outcome="system_error",service="rails"} 1"#), "{text}");
+    }
 
     #[test]
     fn caps_distinct_values_and_keeps_admitted_ones() {

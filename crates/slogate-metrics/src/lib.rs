@@ -28,7 +28,7 @@
 
 mod guard;
 
-pub use guard::{CardinalityGuard, GuardSet};
+pub use guard::{Admitted, CardinalityGuard, GuardSet};
 pub use pingora_prometheus::prometheus;
 pub use prometheus::Registry;
 
@@ -159,6 +159,22 @@ impl SliMetrics {
         self.duration.with_label_values(&values).observe(seconds);
     }
 
+    /// The counter and histogram of one label set, resolved once: observing through them
+    /// hashes no label (see [`OperationHandles`]).
+    pub fn request_handles(&self, labels: &RequestLabels<'_>) -> RequestHandles {
+        let values = [
+            labels.service,
+            labels.kind.as_str(),
+            labels.operation,
+            labels.operation_type.as_str(),
+            labels.outcome.as_str(),
+        ];
+        RequestHandles {
+            requests: self.requests.with_label_values(&values),
+            duration: self.duration.with_label_values(&values),
+        }
+    }
+
     /// Counts `n` GraphQL error entries with `code` (already through a guard).
     pub fn observe_graphql_errors(&self, service: &str, operation: &str, code: &str, n: u64) {
         self.graphql_errors
@@ -188,6 +204,49 @@ impl SliMetrics {
         self.upstream_up
             .with_label_values(&[service, backend])
             .set(i64::from(up));
+    }
+}
+
+/// The series of one label set of `slogate_requests_total` and its histogram.
+#[derive(Clone, Debug)]
+pub struct RequestHandles {
+    requests: IntCounter,
+    duration: prometheus::Histogram,
+}
+
+impl RequestHandles {
+    /// Counts one operation and records its duration.
+    pub fn observe(&self, seconds: f64) {
+        self.requests.inc();
+        self.duration.observe(seconds);
+    }
+}
+
+/// Every outcome and type of one operation label: its series, resolved on first use.
+#[derive(Debug, Default)]
+pub struct OperationHandles {
+    slots: [[std::sync::OnceLock<RequestHandles>; Outcome::ALL.len()]; OPERATION_TYPES],
+}
+
+const OPERATION_TYPES: usize = 5;
+
+impl OperationHandles {
+    /// The series for `labels` (whose operation is this one's), resolved once.
+    pub fn get(&self, metrics: &SliMetrics, labels: &RequestLabels<'_>) -> &RequestHandles {
+        let t = match labels.operation_type {
+            OperationType::Query => 0,
+            OperationType::Mutation => 1,
+            OperationType::Subscription => 2,
+            OperationType::Unknown => 3,
+            OperationType::Http => 4,
+        };
+        let o = match labels.outcome {
+            Outcome::Success => 0,
+            Outcome::ClientError => 1,
+            Outcome::SystemError => 2,
+            Outcome::Canceled => 3,
+        };
+        self.slots[t][o].get_or_init(|| metrics.request_handles(labels))
     }
 }
 

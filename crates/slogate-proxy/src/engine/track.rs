@@ -95,20 +95,20 @@ fn record(rt: &Runtime, account: &Account) -> Vec<Arc<str>> {
     };
     let mut labels = Vec::with_capacity(account.operations.len());
     for op in &account.operations {
-        let (label, replaced) = guard.admit(&op.name);
-        if replaced {
+        let admitted = guard.admit_entry(&op.name);
+        if admitted.replaced {
             rt.metrics.observe_overflow(service, "operation");
         }
-        rt.metrics.observe_request(
-            &RequestLabels {
-                service,
-                kind: account.kind,
-                operation: &label,
-                operation_type: op.op_type,
-                outcome: op.outcome,
-            },
-            duration,
-        );
+        let series = RequestLabels {
+            service,
+            kind: account.kind,
+            operation: &admitted.label,
+            operation_type: op.op_type,
+            outcome: op.outcome,
+        };
+        // Resolved once per label set: no label is hashed for an operation seen before.
+        admitted.handles.get(&rt.metrics, &series).observe(duration);
+        let label = admitted.label;
         for (code, n) in &op.error_codes {
             let (code_label, replaced) = rt.guards.error_codes.admit_str(code);
             if replaced {
