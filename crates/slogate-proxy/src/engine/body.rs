@@ -114,6 +114,10 @@ pub struct ResBody {
     source: Source,
     encoder: Option<Box<Encoder>>,
     tracker: Option<Box<Tracker>>,
+    /// The app's announced length, and the bytes of its answer passed so far: a connection
+    /// stops asking once the announced length is sent, before the source says it ended.
+    announced: Option<u64>,
+    passed: u64,
     /// The source ended and the encoder's tail was sent.
     finished: bool,
 }
@@ -125,8 +129,16 @@ impl ResBody {
             source,
             encoder: None,
             tracker,
+            announced: None,
+            passed: 0,
             finished: false,
         }
+    }
+
+    /// The app announced this many bytes (`Content-Length`).
+    pub fn announced(mut self, length: Option<u64>) -> ResBody {
+        self.announced = length;
+        self
     }
 
     /// Bytes in hand.
@@ -231,6 +243,9 @@ impl Body for ResBody {
         }
         loop {
             let chunk = ready!(this.poll_source(cx));
+            if let Some(Ok(data)) = &chunk {
+                this.passed += data.len() as u64;
+            }
             let out = match (chunk, this.encoder.as_mut()) {
                 (Some(Ok(data)), None) => Some(data),
                 (Some(Ok(data)), Some(enc)) => {
@@ -300,10 +315,20 @@ impl ResBody {
         }
         let done = match &mut self.source {
             Source::Empty | Source::Full(None) => true,
-            Source::Full(Some(_)) | Source::Spooled(_) => false,
+            Source::Full(Some(_)) => false,
+            Source::Spooled(spool) => {
+                let done = spool.is_drained() || self.announced == Some(self.passed);
+                if done {
+                    let at = spool.done_at().unwrap_or_else(Instant::now);
+                    if let Some(t) = self.tracker.as_mut() {
+                        t.exchange.response_end(at);
+                    }
+                }
+                done
+            }
             Source::File(f) => f.remaining() == 0,
             Source::App(app) => {
-                let done = app.body.is_end_stream();
+                let done = app.body.is_end_stream() || self.announced == Some(self.passed);
                 if done {
                     if let Some((sender, pool)) = app.conn.take() {
                         pool.checkin(sender);

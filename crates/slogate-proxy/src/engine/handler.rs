@@ -887,7 +887,8 @@ impl Cx {
         headers.remove("x-accel-redirect");
         headers.remove("x-sendfile");
         self.stamp(headers);
-        let mut out = ResBody::new(source, Some(tracker));
+        let announced = text(headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok());
+        let mut out = ResBody::new(source, Some(tracker)).announced(announced);
         if let Some(enc) = compress {
             headers.remove(header::CONTENT_LENGTH);
             headers.insert(

@@ -246,6 +246,14 @@ impl Spool {
         }
     }
 
+    /// Whether the app's answer ended and the client was given all of it.
+    pub fn is_drained(&self) -> bool {
+        let st = self.shared.lock();
+        matches!(st.end, Some(End::Done(_)))
+            && st.memory.is_empty()
+            && st.file.as_ref().is_none_or(|(_, w, r)| r >= w)
+    }
+
     /// When the app's answer ended, if it did.
     pub fn done_at(&self) -> Option<Instant> {
         match self.shared.lock().end {
