@@ -56,6 +56,19 @@ pub struct Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // nginx's master takes its workers down on SIGTERM; SIGKILL would orphan them.
+        if self.name == "nginx" {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
