@@ -5,6 +5,7 @@
 #   benches/peer/profile.sh                   # 10 s profile, reports in benches/results/
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
+#   ENGINE=hyper benches/peer/profile.sh      # slogate with server.engine: hyper (default pingora)
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -15,6 +16,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 ACCESS_LOG=${ACCESS_LOG:-file}
 MODE=${MODE:-perf}
 TARGET=${TARGET:-slogate}
+ENGINE=${ENGINE:-pingora}
 case $TARGET in slogate|nginx) ;; *) die "TARGET must be slogate or nginx" ;; esac
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 die() { echo "profile.sh: $*" >&2; exit 1; }
@@ -60,16 +62,17 @@ PY
 wait_up() { for _ in $(seq 1 600); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; die "$1 did not come up"; }
 as_root=""; [ "$(id -u)" = 0 ] && as_root="user root;"
 up_port=$(free_port); port=$(free_port); admin=$(free_port)
-render "$peer/upstream.conf.template" PREFIX="$work" UPSTREAM_PORT="$up_port" \
+render "$peer/upstream.conf.template" PREFIX="$work" UPSTREAM_PORT="$up_port" FILES="$work/files" \
   RESPONSE_OK="@$peer/response.json" RESPONSE_ERRORS="@$peer/response-errors.json" >"$work/upstream.conf"
 taskset -c "$LOADGEN_CPU" nginx -p "$work" -c "$work/upstream.conf" -e "$work/upstream-stderr.log" \
   -g "daemon off; master_process off; $as_root" &
 pids+=($!)
 target=$work/access.log; [ "$ACCESS_LOG" = off ] && target=off
-render "$peer/slogate.yaml.template" PREFIX="$work" NAME=profile ACCESS_LOG="$target" >"$work/slogate.yaml"
+render "$peer/slogate.yaml.template" PREFIX="$work" NAME=profile ENGINE="$ENGINE" ACCESS_LOG="$target" >"$work/slogate.yaml"
 nginx_log="$work/nginx-access.log json"; [ "$ACCESS_LOG" = off ] && nginx_log=off
 render "$peer/nginx-proxy.conf.template" PREFIX="$work" PORT="$port" UPSTREAM_PORT="$up_port" \
-  KEEPALIVE="$(( CONNECTIONS > 32 ? CONNECTIONS : 32 ))" ACCESS_LOG="$nginx_log" >"$work/nginx.conf"
+  KEEPALIVE="$(( CONNECTIONS > 32 ? CONNECTIONS : 32 ))" ACCESS_LOG="$nginx_log" \
+  NOFILE="$(ulimit -n)" WORKER_CONNECTIONS=4096 >"$work/nginx.conf"
 # The process under test, as a command line (nginx as one process: master_process off).
 if [ "$TARGET" = nginx ]; then
   cmd=(nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-stderr.log" -g "daemon off; master_process off; $as_root")
