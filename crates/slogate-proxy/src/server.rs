@@ -38,6 +38,10 @@ fn server_conf(config: &Config) -> ServerConf {
         pid_file: s.pid_file.clone(),
         // Each worker thread has its own pool; this bounds idle connections to the app.
         upstream_keepalive_pool_size: 256,
+        // The hyper engine runs each connection on one single-threaded runtime per worker
+        // thread (connections spread at random), as nginx's workers do: no cross-thread
+        // wake-ups per request. pingora-proxy keeps its work-stealing runtime.
+        work_stealing: s.engine == Engine::Pingora,
         ..ServerConf::default()
     }
 }
