@@ -602,34 +602,6 @@ fn unix_socket_upstream() {
     );
 }
 
-fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl")
-        .status
-        .success();
-    assert!(ok, "openssl could not make a certificate");
-    (cert.display().to_string(), key.display().to_string())
-}
-
 #[test]
 fn tls_with_http2_hsts_and_redirect() {
     require_tool("curl", "curl");

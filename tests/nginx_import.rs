@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{free_port, require_tool, root, wait_for, Proc};
+use support::{free_port, is_root, require_tool, root, self_signed, wait_for, Proc};
 
 /// What a corpus entry has, so the parity test knows what to compare.
 struct Case {
@@ -469,32 +469,6 @@ fn start_puma() -> Puma {
     p
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl")
-        .status
-        .success();
-    assert!(ok, "openssl could not make a certificate");
-    (cert, key)
-}
-
 /// The app directory both proxies serve: a copy of the fixture's public/, tmp/, log/.
 fn app_dir(dir: &Path, case: &Case) -> PathBuf {
     let app = dir.join("app");
@@ -526,7 +500,7 @@ fn values_for(
     app: &Path,
     puma: (&str, &str, &str),
     ports: (u16, u16),
-    tls: &(PathBuf, PathBuf),
+    tls: &(String, String),
     prefix: &Path,
 ) -> Vec<(&'static str, String)> {
     vec![
@@ -536,8 +510,8 @@ fn values_for(
         ("PUMA2", puma.1.to_string()),
         ("PORT", format!("127.0.0.1:{}", ports.0)),
         ("TLS_PORT", format!("127.0.0.1:{}", ports.1)),
-        ("CERT", tls.0.display().to_string()),
-        ("KEY", tls.1.display().to_string()),
+        ("CERT", tls.0.clone()),
+        ("KEY", tls.1.clone()),
         ("PREFIX", prefix.display().to_string()),
         (
             "FILES",

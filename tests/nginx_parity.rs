@@ -109,14 +109,6 @@ fn start_nginx(upstream: &str, site: &Site, read_timeout: &str) -> Nginx {
     n
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn slogate_for(upstream: &str, site: &Site, read_timeout: &str) -> Slogate {
     let extra = format!(
         "upstream:\n  name: rails\n  backends: [\"{upstream}\"]\n  read_timeout: {read_timeout}\n  health_check:\n    enabled: false\nstatic:\n  root: {}\n  internal:\n    \"/protected/\": {}\npages:\n  maintenance_file: {}\n",
