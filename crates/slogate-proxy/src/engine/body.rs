@@ -21,7 +21,7 @@ use tokio::time::Sleep;
 
 use super::file::FileStream;
 use super::pool::Pool;
-use super::spool::{End, Spool};
+use super::spool::Spool;
 use super::track::Tracker;
 
 /// Errors of bodies: whatever failed, boxed.
@@ -171,18 +171,15 @@ impl ResBody {
                     }
                     Poll::Ready(Some(Ok(data)))
                 }
-                Poll::Ready(Some(Err(End::Failed(why)))) => {
+                Poll::Ready(Some(Err(why))) => {
                     if let Some(t) = self.tracker.as_mut() {
                         t.error = Some(why.clone());
                     }
                     self.end(Ending::UpstreamBroken);
                     Poll::Ready(Some(Err(why.into())))
                 }
-                Poll::Ready(Some(Err(End::Done(_)))) | Poll::Ready(None) => {
-                    let at = spool.done_at().unwrap_or_else(Instant::now);
-                    if let Some(t) = self.tracker.as_mut() {
-                        t.exchange.response_end(at);
-                    }
+                Poll::Ready(None) => {
+                    self.app_done();
                     Poll::Ready(None)
                 }
                 Poll::Pending => Poll::Pending,
@@ -205,12 +202,7 @@ impl ResBody {
                         return Poll::Ready(Some(Err(e.into())));
                     }
                     Poll::Ready(None) => {
-                        if let Some(t) = self.tracker.as_mut() {
-                            t.exchange.response_end(Instant::now());
-                        }
-                        if let Some((sender, pool)) = app.conn.take() {
-                            pool.checkin(sender);
-                        }
+                        self.app_done();
                         return Poll::Ready(None);
                     }
                     Poll::Pending => {
@@ -306,6 +298,24 @@ impl Body for ResBody {
 }
 
 impl ResBody {
+    /// The app's answer is over: its end time, and its connection back to the pool (the
+    /// spool's writer gives the connection back itself).
+    fn app_done(&mut self) {
+        let at = match &mut self.source {
+            Source::App(app) => {
+                if let Some((sender, pool)) = app.conn.take() {
+                    pool.checkin(sender);
+                }
+                Instant::now()
+            }
+            Source::Spooled(spool) => spool.done_at().unwrap_or_else(Instant::now),
+            _ => return,
+        };
+        if let Some(t) = self.tracker.as_mut() {
+            t.exchange.response_end(at);
+        }
+    }
+
     /// Whether everything the source had was sent. The connection may stop polling once a
     /// body's announced length is sent, before the source says it ended: finish the app's
     /// part here then (its end time, and its connection back to the pool).
@@ -313,33 +323,16 @@ impl ResBody {
         if self.finished {
             return true;
         }
-        let done = match &mut self.source {
+        let done = match &self.source {
             Source::Empty | Source::Full(None) => true,
             Source::Full(Some(_)) => false,
-            Source::Spooled(spool) => {
-                let done = spool.is_drained() || self.announced == Some(self.passed);
-                if done {
-                    let at = spool.done_at().unwrap_or_else(Instant::now);
-                    if let Some(t) = self.tracker.as_mut() {
-                        t.exchange.response_end(at);
-                    }
-                }
-                done
-            }
             Source::File(f) => f.remaining() == 0,
-            Source::App(app) => {
-                let done = app.body.is_end_stream() || self.announced == Some(self.passed);
-                if done {
-                    if let Some((sender, pool)) = app.conn.take() {
-                        pool.checkin(sender);
-                    }
-                    if let Some(t) = self.tracker.as_mut() {
-                        t.exchange.response_end(Instant::now());
-                    }
-                }
-                done
-            }
+            Source::Spooled(spool) => spool.is_drained() || self.announced == Some(self.passed),
+            Source::App(app) => app.body.is_end_stream() || self.announced == Some(self.passed),
         };
+        if done {
+            self.app_done();
+        }
         done && self.encoder.is_none()
     }
 }

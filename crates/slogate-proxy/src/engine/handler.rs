@@ -115,7 +115,12 @@ pub async fn handle(
             request_id: request_id.clone(),
             client: client.ip,
             method: parts.method.clone(),
-            path: path.to_string(),
+            // Only the access log reads it.
+            path: if rt.access_log.enabled() {
+                path.to_string()
+            } else {
+                String::new()
+            },
             user_agent: parts.headers.get(header::USER_AGENT).cloned(),
         },
     });
@@ -232,44 +237,38 @@ async fn prefetch(
         tracker.exchange.request_end();
         return Ok(Prefetched::Whole(None));
     }
-    let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
+    let (mut held, mut size) = (Vec::new(), 0);
     loop {
-        let next = match next_chunk(rt, &mut body, tracker).await {
-            Ok(next) => next,
+        let chunk = match next_chunk(rt, &mut body, tracker).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
             Err(refusal) => return Err((refusal, body)),
         };
-        match next {
-            None => {
-                tracker.exchange.request_end();
-                let whole = if buf.is_empty() {
-                    first
-                } else {
-                    Some(buf.freeze())
-                };
-                return Ok(Prefetched::Whole(whole));
+        size += chunk.len();
+        held.push(chunk);
+        if body.is_end_stream() {
+            break; // the common case: the whole body came with the head
+        }
+        if size >= PREFETCH {
+            let part = joined(held, size).unwrap_or_default();
+            return Ok(Prefetched::Partial(part, body));
+        }
+    }
+    tracker.exchange.request_end();
+    Ok(Prefetched::Whole(joined(held, size)))
+}
+
+/// Chunks read ahead as one buffer: none, the only one (no copy), or their concatenation.
+fn joined(mut chunks: Vec<Bytes>, size: usize) -> Option<Bytes> {
+    match chunks.len() {
+        0 => None,
+        1 => chunks.pop(),
+        _ => {
+            let mut all = BytesMut::with_capacity(size);
+            for chunk in &chunks {
+                all.extend_from_slice(chunk);
             }
-            Some(chunk) if body.is_end_stream() && first.is_none() && buf.is_empty() => {
-                // The common case: the whole body in one frame.
-                tracker.exchange.request_end();
-                return Ok(Prefetched::Whole(Some(chunk)));
-            }
-            Some(chunk) => {
-                match first.take() {
-                    None if buf.is_empty() => first = Some(chunk),
-                    prior => {
-                        if let Some(p) = prior {
-                            buf.extend_from_slice(&p);
-                        }
-                        buf.extend_from_slice(&chunk);
-                    }
-                }
-                let held = first.as_ref().map_or(buf.len(), Bytes::len);
-                if held >= PREFETCH {
-                    let part = first.take().unwrap_or_else(|| buf.split().freeze());
-                    return Ok(Prefetched::Partial(part, body));
-                }
-            }
+            Some(all.freeze())
         }
     }
 }
@@ -1049,16 +1048,5 @@ async fn buffer_answer(
     if let Some((sender, pool)) = conn {
         pool.checkin(sender);
     }
-    let whole = match held.len() {
-        0 => None,
-        1 => held.pop(),
-        _ => {
-            let mut all = BytesMut::with_capacity(size);
-            for chunk in &held {
-                all.extend_from_slice(chunk);
-            }
-            Some(all.freeze())
-        }
-    };
-    Ok(Source::Full(whole))
+    Ok(Source::Full(joined(held, size)))
 }

@@ -211,7 +211,7 @@ fn push_memory(st: &mut State, data: &Bytes) -> Placed {
 
 impl Spool {
     /// The next chunk for the client, `None` at the end.
-    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, End>>> {
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
         let mut st = self.shared.lock();
         if let Some(b) = st.memory.pop_front() {
             st.memory_bytes -= b.len();
@@ -230,15 +230,13 @@ impl Spool {
                         self.shared.taken.notify_one();
                         Poll::Ready(Some(Ok(Bytes::from(buf))))
                     }
-                    Err(e) => Poll::Ready(Some(Err(End::Failed(format!(
-                        "reading the temporary file: {e}"
-                    ))))),
+                    Err(e) => Poll::Ready(Some(Err(format!("reading the temporary file: {e}")))),
                 };
             }
         }
         match &st.end {
             Some(End::Done(_)) => Poll::Ready(None),
-            Some(End::Failed(why)) => Poll::Ready(Some(Err(End::Failed(why.clone())))),
+            Some(End::Failed(why)) => Poll::Ready(Some(Err(why.clone()))),
             None => {
                 st.reader = Some(cx.waker().clone());
                 Poll::Pending
