@@ -498,44 +498,25 @@ mod properties {
     ];
 
     fn directive() -> impl Strategy<Value = Directive> {
-        let source = || Source {
-            file: "p.conf".into(),
-            line: 1,
-        };
+        let words = |v: Vec<&str>| v.into_iter().map(str::to_string).collect::<Vec<_>>();
         let args = prop::collection::vec(prop::sample::select(ARGS), 0..4);
-        let leaf =
-            (prop::sample::select(NAMES), args.clone()).prop_map(move |(name, args)| Directive {
-                name: name.to_string(),
-                args: args
-                    .into_iter()
-                    .map(|a| Arg {
-                        value: a.to_string(),
-                        quoted: false,
-                    })
-                    .collect(),
-                block: None,
-                source: source(),
-            });
+        let leaf = (prop::sample::select(NAMES), args).prop_map(move |(name, args)| {
+            Directive::made("p.conf", name.to_string(), words(args), false, None)
+        });
         leaf.prop_recursive(4, 48, 8, move |inner| {
             (
                 prop::sample::select(NAMES),
                 prop::collection::vec(prop::sample::select(ARGS), 0..3),
                 prop::collection::vec(inner, 0..8),
             )
-                .prop_map(|(name, args, children)| Directive {
-                    name: name.to_string(),
-                    args: args
-                        .into_iter()
-                        .map(|a| Arg {
-                            value: a.to_string(),
-                            quoted: false,
-                        })
-                        .collect(),
-                    block: Some(children),
-                    source: Source {
-                        file: "p.conf".into(),
-                        line: 1,
-                    },
+                .prop_map(move |(name, args, children)| {
+                    Directive::made(
+                        "p.conf",
+                        name.to_string(),
+                        words(args),
+                        false,
+                        Some(children),
+                    )
                 })
         })
     }

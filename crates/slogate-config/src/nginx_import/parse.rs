@@ -48,6 +48,29 @@ pub struct Directive {
 }
 
 impl Directive {
+    /// A directive made by a test: every argument quoted or not, line 1 of `file`.
+    #[cfg(test)]
+    pub(crate) fn made(
+        file: &str,
+        name: String,
+        args: Vec<String>,
+        quoted: bool,
+        block: Option<Vec<Directive>>,
+    ) -> Directive {
+        Directive {
+            name,
+            args: args
+                .into_iter()
+                .map(|value| Arg { value, quoted })
+                .collect(),
+            block,
+            source: Source {
+                file: Arc::from(file),
+                line: 1,
+            },
+        }
+    }
+
     /// The argument values.
     pub fn values(&self) -> Vec<&str> {
         self.args.iter().map(|a| a.value.as_str()).collect()
@@ -670,42 +693,16 @@ mod tests {
         }
 
         fn directive() -> impl Strategy<Value = Directive> {
-            let leaf =
-                (word(), prop::collection::vec(word(), 0..4)).prop_map(|(name, args)| Directive {
-                    name,
-                    args: args
-                        .into_iter()
-                        .map(|value| Arg {
-                            value,
-                            quoted: true,
-                        })
-                        .collect(),
-                    block: None,
-                    source: Source {
-                        file: Arc::from("t"),
-                        line: 1,
-                    },
-                });
+            let leaf = (word(), prop::collection::vec(word(), 0..4))
+                .prop_map(|(name, args)| Directive::made("t", name, args, true, None));
             leaf.prop_recursive(3, 24, 6, |inner| {
                 (
                     word(),
                     prop::collection::vec(word(), 0..3),
                     prop::collection::vec(inner, 0..6),
                 )
-                    .prop_map(|(name, args, children)| Directive {
-                        name,
-                        args: args
-                            .into_iter()
-                            .map(|value| Arg {
-                                value,
-                                quoted: true,
-                            })
-                            .collect(),
-                        block: Some(children),
-                        source: Source {
-                            file: Arc::from("t"),
-                            line: 1,
-                        },
+                    .prop_map(|(name, args, children)| {
+                        Directive::made("t", name, args, true, Some(children))
                     })
             })
         }
