@@ -16,8 +16,6 @@ demo: setup
 ## Puma, Prometheus, nginx, Sidekiq and Redis).
 test: setup lint
 	$(CARGO) test --workspace --no-fail-fast
-	@echo "make test: the proxy tests again, on the pingora engine (server.engine: pingora)"
-	SLOGATE_TEST_ENGINE=pingora $(CARGO) test --no-fail-fast --test edge --test graphql_sli --test nginx_parity
 
 lint:
 	$(CARGO) fmt --all -- --check

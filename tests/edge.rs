@@ -552,22 +552,58 @@ fn maintenance_by_file_and_by_admin_call() {
 fn slow_clients_and_idle_connections_are_cut() {
     let s = start_slogate_with(
         &rails().addr(),
-        "  client_body_timeout: 1s\n  keepalive_timeout: 1s\n",
+        "  client_body_timeout: 1s\n  client_header_timeout: 1s\n  keepalive_timeout: 3s\n",
         "",
     );
-    // A body that stalls: cut after client_body_timeout.
+    let answer = |c: &mut TcpStream| {
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // A body that stalls: 408 after client_body_timeout.
     let mut c = TcpStream::connect(s.addr()).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/octet-stream\r\n\r\n0123456789").unwrap();
     let t = Instant::now();
-    let mut buf = Vec::new();
-    let _ = c.read_to_end(&mut buf);
+    let got = answer(&mut c);
     assert!(
         t.elapsed() < Duration::from_secs(5),
         "the stalled body was cut: {:?}",
         t.elapsed()
     );
-    // An idle keepalive connection is closed after keepalive_timeout.
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    // A head sent a header line at a time (slowloris): 408 after client_header_timeout,
+    // while a normal client on another connection is answered at once.
+    let mut slow = TcpStream::connect(s.addr()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    write!(slow, "GET /up HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut normal_took = Duration::ZERO;
+    for i in 0..4 {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = write!(slow, "X-Slow-{i}: 1\r\n");
+        let n = Instant::now();
+        let r = get(&s.addr(), "/up").unwrap();
+        assert_eq!(r.status, 200);
+        normal_took = normal_took.max(n.elapsed());
+    }
+    let got = answer(&mut slow);
+    let cut = t.elapsed();
+    assert!(
+        got.starts_with("HTTP/1.1 408"),
+        "slowloris gets 408: {got:?}"
+    );
+    assert!(
+        cut >= Duration::from_millis(900) && cut < Duration::from_secs(5),
+        "cut after ~1s: {cut:?}"
+    );
+    assert!(
+        normal_took < Duration::from_secs(1),
+        "a normal request beside it is not delayed: {normal_took:?}"
+    );
+    // An idle keep-alive connection is closed silently after the shorter of the head and
+    // keep-alive timeouts.
     let mut c = TcpStream::connect(s.addr()).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(c, "GET /up HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -575,12 +611,15 @@ fn slow_clients_and_idle_connections_are_cut() {
     let n = c.read(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
     let t = Instant::now();
-    let mut rest = Vec::new();
-    let _ = c.read_to_end(&mut rest);
+    let rest = answer(&mut c);
     let idle = t.elapsed();
     assert!(
         idle >= Duration::from_millis(800) && idle < Duration::from_secs(5),
         "closed after ~1s idle: {idle:?}"
+    );
+    assert!(
+        !rest.contains("HTTP/1.1 408"),
+        "an idle connection is closed without an answer: {rest:?}"
     );
 }
 
@@ -777,11 +816,6 @@ fn a_connection_puma_closed_while_pooled_does_not_become_a_502() {
     assert_eq!(m.requests("POST /echo", "http", "success"), 4.0);
 }
 
-/// The engine the tests run against (`SLOGATE_TEST_ENGINE`, else the default, hyper).
-fn engine_is_pingora() -> bool {
-    std::env::var("SLOGATE_TEST_ENGINE").is_ok_and(|e| e == "pingora")
-}
-
 #[test]
 fn a_failing_health_check_never_takes_the_only_backend_offline() {
     // An app without the health route (Rails before 7.1) answers 404 to it: that is an app
@@ -848,10 +882,6 @@ fn send_all_then_read(addr: &str, head: &str, body: &[u8]) -> std::io::Result<Ve
 
 #[test]
 fn early_answers_reach_a_client_that_sends_its_whole_body_first() {
-    if engine_is_pingora() {
-        eprintln!("skipped: the pingora engine closes without lingering");
-        return;
-    }
     let s = start_slogate_with(&rails().addr(), "  max_body_size: 1KiB\n", "");
     let body = vec![b'x'; 4 << 20];
     for _ in 0..3 {
@@ -872,10 +902,6 @@ fn early_answers_reach_a_client_that_sends_its_whole_body_first() {
 
 #[test]
 fn a_slow_client_does_not_hold_a_puma_thread() {
-    if engine_is_pingora() {
-        eprintln!("skipped: the pingora engine does not buffer answers");
-        return;
-    }
     // One Puma thread: while it writes an answer to a slow reader, nothing else is served.
     let port = free_port();
     let rails = start_rails(&format!("tcp://127.0.0.1:{port}"), Some("1:1"));
@@ -923,10 +949,6 @@ fn a_slow_client_does_not_hold_a_puma_thread() {
 
 #[test]
 fn dynamic_answers_are_compressed_with_brotli() {
-    if engine_is_pingora() {
-        eprintln!("skipped: brotli needs the hyper engine");
-        return;
-    }
     let s = start_slogate(&rails().addr(), "compression:\n  algorithms: [br, gzip]\n");
     // Rack::Deflater only does gzip: asking for br gets slogate's compression.
     let r = get_with(&s.addr(), "/big?kb=8", &[("Accept-Encoding", "br")]).unwrap();

@@ -209,12 +209,8 @@ pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) 
     let dir = tempfile::tempdir().expect("temp dir");
     let (port, admin_port) = (free_port(), free_port());
     let has_section = |s: &str| extra_yaml.lines().any(|l| l.starts_with(s));
-    // `SLOGATE_TEST_ENGINE=hyper|pingora` runs the same tests against either engine.
-    let engine = std::env::var("SLOGATE_TEST_ENGINE")
-        .map(|e| format!("  engine: {e}\n"))
-        .unwrap_or_default();
     let mut yaml = format!(
-        "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 2\n  upgrade_socket: {up}\n  pid_file: {pid}\n{engine}{server_lines}",
+        "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 2\n  upgrade_socket: {up}\n  pid_file: {pid}\n{server_lines}",
         up = dir.path().join("upgrade.sock").display(),
         pid = dir.path().join("slogate.pid").display()
     );

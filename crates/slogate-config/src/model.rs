@@ -78,19 +78,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<Cidr>,
     /// TLS termination, if configured.
     pub tls: Option<TlsSettings>,
-    /// The HTTP engine.
-    pub engine: Engine,
+    /// Client connections open at once, over every worker.
+    pub max_connections: usize,
     /// Time allowed to receive a request head.
     pub client_header_timeout: Duration,
-}
-
-/// The HTTP engine that moves the bytes (`server.engine`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    /// hyper 1.x as the HTTP codec, hosted by pingora's server framework.
-    Hyper,
-    /// pingora-proxy.
-    Pingora,
 }
 
 /// `server.tls:` validated.
@@ -149,7 +140,7 @@ pub enum CompressionAlgorithm {
     Gzip,
     /// zstd.
     Zstd,
-    /// brotli (hyper engine only).
+    /// brotli.
     Brotli,
 }
 
@@ -414,19 +405,11 @@ fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSetti
         })
         .collect();
     let tls = s.tls.as_ref().map(|t| validate_tls(c, t, base));
-    let engine = match s.engine.as_str() {
-        "hyper" => Engine::Hyper,
-        "pingora" => Engine::Pingora,
-        other => {
-            c.push(
-                "server.engine",
-                format!("{other:?} is not hyper or pingora"),
-            );
-            Engine::Pingora
-        }
-    };
+    if s.max_connections == 0 {
+        c.push("server.max_connections", "must be at least 1");
+    }
     ServerSettings {
-        engine,
+        max_connections: s.max_connections.max(1),
         client_header_timeout: c
             .positive("server.client_header_timeout", s.client_header_timeout.0),
         listen,
@@ -834,10 +817,6 @@ fn validate_compression(c: &mut Checker, raw: &RawConfig) -> CompressionSettings
     for (i, a) in k.algorithms.iter().enumerate() {
         let key = format!("compression.algorithms[{i}]");
         let (alg, level, range, level_key) = match a.as_str() {
-            "br" | "brotli" if raw.server.engine == "pingora" => {
-                c.push(&key, "br needs server.engine: hyper; pingora 0.9's streaming brotli encoder leaves the stream unterminated and clients fail to decode it (precompressed .br files are still served)");
-                continue;
-            }
             "br" | "brotli" => (
                 CompressionAlgorithm::Brotli,
                 k.brotli_level,

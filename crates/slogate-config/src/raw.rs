@@ -79,8 +79,7 @@ pub struct RawCompression {
     /// Compress responses the app sent uncompressed.
     pub enabled: bool,
     /// Algorithms offered, in order of preference when the client accepts several: `zstd`,
-    /// `br`, `gzip`. (`br` needs the hyper engine: pingora 0.9's streaming brotli encoder
-    /// does not terminate its output.)
+    /// `br`, `gzip`.
     pub algorithms: Vec<String>,
     /// Responses smaller than this are sent as they are (nginx `gzip_min_length`).
     pub min_size: ByteSize,
@@ -178,13 +177,14 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     /// TLS termination.
     pub tls: Option<RawTls>,
-    /// The HTTP engine that moves the bytes: `hyper` (the default: hyper 1.x inside
-    /// pingora's server framework) or `pingora` (pingora-proxy, the engine of the first
-    /// releases, kept for one release to compare against and fall back to).
-    pub engine: String,
+    /// Client connections open at once, over every worker (nginx `worker_connections`,
+    /// HAProxy `maxconn`). At the limit slogate stops accepting; new connections wait in
+    /// the kernel's listen queue until one closes, and a warning and
+    /// `slogate_connection_limit_reached_total` say so.
+    pub max_connections: usize,
     /// Time allowed to receive a request head, also the first one of a new connection
-    /// (nginx `client_header_timeout`). With the hyper engine an idle keep-alive connection
-    /// waits at most the shorter of this and `keepalive_timeout`; pingora's is a fixed 60 s.
+    /// (nginx `client_header_timeout`). An idle keep-alive connection waits at most the
+    /// shorter of this and `keepalive_timeout`.
     pub client_header_timeout: HumanDuration,
 }
 
@@ -228,7 +228,7 @@ impl Default for RawServer {
             keepalive_timeout: HumanDuration(Duration::from_secs(75)),
             trusted_proxies: Vec::new(),
             tls: None,
-            engine: "hyper".into(),
+            max_connections: 16_384,
             client_header_timeout: HumanDuration(Duration::from_secs(60)),
         }
     }
@@ -270,7 +270,7 @@ pub struct RawUpstream {
     /// Active health checks.
     pub health_check: RawHealthCheck,
     /// Buffering of the app's answers (nginx `proxy_buffering`), so a slow client never
-    /// holds an app thread. Hyper engine only.
+    /// holds an app thread.
     pub buffering: RawBuffering,
 }
 

@@ -8,9 +8,7 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::HeaderValue;
-use pingora_error::Result;
-use pingora_http::RequestHeader;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use slogate_config::Cidr;
 
 /// Who sent a request.
@@ -63,6 +61,8 @@ pub struct Arrival<'a> {
     pub scheme: &'static str,
     /// The port the request arrived on.
     pub port: Option<u16>,
+    /// The peer's address as a header value (formatted once per connection).
+    pub peer_value: Option<&'a HeaderValue>,
 }
 
 fn host_without_port(host: &str) -> String {
@@ -83,32 +83,26 @@ fn host_without_port(host: &str) -> String {
     bare.to_ascii_lowercase()
 }
 
-// Names as nginx configurations write them. pingora keeps a header's case as given, and a
-// `&'static str` is its cheapest name form (a `HeaderName` is title-cased into a new buffer).
-const X_FORWARDED_FOR: &str = "X-Forwarded-For";
-const X_REAL_IP: &str = "X-Real-IP";
-const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
-const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
-const X_FORWARDED_PORT: &str = "X-Forwarded-Port";
-const X_REQUEST_START: &str = "X-Request-Start";
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+const PROXY: HeaderName = HeaderName::from_static("proxy");
 
 /// Sets `X-Real-IP`, `X-Forwarded-For`, `-Proto`, `-Host`, `-Port` and `X-Request-Start`,
 /// and removes `Proxy` (httpoxy). `Host` is passed as the client sent it (nginx `$http_host`).
 ///
-/// This runs for every request, so it allocates only for values it must format (the peer
-/// address, the time) and touches headers the request does not have only to add them.
-pub fn set_upstream_headers<H: HeaderTarget>(req: &mut H, arrival: &Arrival<'_>) -> Result<()> {
+/// This runs for every request, so it allocates only for values it must format (the
+/// forwarded chain, the time), and touches headers the request does not have only to add
+/// them.
+pub fn set_upstream_headers(req: &mut HeaderMap, arrival: &Arrival<'_>) {
     let client = arrival.client;
-    let keep = |req: &H, name: &str| client.trusted && req.map().contains_key(name);
-    let peer = client.peer.map(|p| HeaderValue::from_str(&p.to_string()));
-    let peer = match peer {
-        Some(Ok(v)) => Some(v),
-        _ => None,
-    };
+    let keep = |req: &HeaderMap, name: &HeaderName| client.trusted && req.contains_key(name);
+    let peer = arrival.peer_value.cloned();
     let prior = if client.trusted {
-        req.map()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
+        req.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok())
     } else {
         None
     };
@@ -121,8 +115,10 @@ pub fn set_upstream_headers<H: HeaderTarget>(req: &mut H, arrival: &Arrival<'_>)
         (None, None) => None,
     };
     match xff {
-        Some(v) => req.insert_header(X_FORWARDED_FOR, v)?,
-        None if !keep(req, "x-forwarded-for") => remove(req, "x-forwarded-for"),
+        Some(v) => {
+            req.insert(X_FORWARDED_FOR, v);
+        }
+        None if !keep(req, &X_FORWARDED_FOR) => remove(req, &X_FORWARDED_FOR),
         None => {}
     }
     let real_ip = if client.ip == client.peer {
@@ -133,15 +129,16 @@ pub fn set_upstream_headers<H: HeaderTarget>(req: &mut H, arrival: &Arrival<'_>)
             .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok())
     };
     match real_ip {
-        Some(v) => req.insert_header(X_REAL_IP, v)?,
-        None => remove(req, "x-real-ip"),
+        Some(v) => {
+            req.insert(X_REAL_IP, v);
+        }
+        None => remove(req, &X_REAL_IP),
     }
-    if !keep(req, "x-forwarded-proto") {
-        req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.scheme))?;
+    if !keep(req, &X_FORWARDED_PROTO) {
+        req.insert(X_FORWARDED_PROTO, HeaderValue::from_static(arrival.scheme));
     }
-    if !keep(req, "x-forwarded-host") {
-        let host = req.map().get("host").cloned();
-        match host {
+    if !keep(req, &X_FORWARDED_HOST) {
+        match req.get(http::header::HOST).cloned() {
             Some(h) => {
                 let bare = h.to_str().map(host_without_port).unwrap_or_default();
                 let value = if h.as_bytes() == bare.as_bytes() {
@@ -149,77 +146,30 @@ pub fn set_upstream_headers<H: HeaderTarget>(req: &mut H, arrival: &Arrival<'_>)
                 } else {
                     HeaderValue::from_str(&bare).unwrap_or(h)
                 };
-                req.insert_header(X_FORWARDED_HOST, value)?;
+                req.insert(X_FORWARDED_HOST, value);
             }
-            None => remove(req, "x-forwarded-host"),
+            None => remove(req, &X_FORWARDED_HOST),
         }
     }
-    if !keep(req, "x-forwarded-port") {
+    if !keep(req, &X_FORWARDED_PORT) {
         match arrival.port {
-            Some(p) => req.insert_header(X_FORWARDED_PORT, HeaderValue::from(p))?,
-            None => remove(req, "x-forwarded-port"),
+            Some(p) => {
+                req.insert(X_FORWARDED_PORT, HeaderValue::from(p));
+            }
+            None => remove(req, &X_FORWARDED_PORT),
         }
     }
-    remove(req, "proxy");
+    remove(req, &PROXY);
     if let Ok(v) = HeaderValue::try_from(request_start(SystemTime::now())) {
-        req.insert_header(X_REQUEST_START, v)?;
-    }
-    Ok(())
-}
-
-/// Removes a header only if present (removal rebuilds pingora's case map otherwise too).
-fn remove<H: HeaderTarget>(req: &mut H, name: &str) {
-    if req.map().contains_key(name) {
-        req.remove_header(name);
+        req.insert(X_REQUEST_START, v);
     }
 }
 
-/// The request heads the forwarding headers are set on: pingora's (which keeps the case
-/// of names) and a plain `http::HeaderMap` (hyper's).
-pub trait HeaderTarget {
-    /// The headers as they are.
-    fn map(&self) -> &http::HeaderMap;
-    /// Sets `name` to `value`, replacing what was there.
-    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()>;
-    /// Removes every value of `name`.
-    fn remove_header(&mut self, name: &str);
-}
-
-impl HeaderTarget for RequestHeader {
-    fn map(&self) -> &http::HeaderMap {
-        &self.headers
-    }
-    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()> {
-        RequestHeader::insert_header(self, name, value)
-    }
-    fn remove_header(&mut self, name: &str) {
-        RequestHeader::remove_header(self, name);
-    }
-}
-
-impl HeaderTarget for http::HeaderMap {
-    fn map(&self) -> &http::HeaderMap {
-        self
-    }
-    fn insert_header(&mut self, name: &'static str, value: HeaderValue) -> Result<()> {
-        self.insert(http::HeaderName::from_static(lower(name)), value);
-        Ok(())
-    }
-    fn remove_header(&mut self, name: &str) {
-        self.remove(name);
-    }
-}
-
-/// The lowercase form of the header names above (`HeaderName::from_static` wants it).
-fn lower(name: &'static str) -> &'static str {
-    match name {
-        X_FORWARDED_FOR => "x-forwarded-for",
-        X_REAL_IP => "x-real-ip",
-        X_FORWARDED_PROTO => "x-forwarded-proto",
-        X_FORWARDED_HOST => "x-forwarded-host",
-        X_FORWARDED_PORT => "x-forwarded-port",
-        X_REQUEST_START => "x-request-start",
-        other => other,
+/// Removes a header only if present (a removal hashes the name either way; a lookup is
+/// cheaper than a removal that finds nothing only by a little, but leaves the map alone).
+fn remove(req: &mut HeaderMap, name: &HeaderName) {
+    if req.contains_key(name) {
+        req.remove(name);
     }
 }
 
@@ -278,11 +228,14 @@ mod tests {
         assert_eq!(c.ip, Some("10.0.0.2".parse().unwrap()));
     }
 
-    fn headers(trusted: bool, incoming: &[(&str, &str)]) -> RequestHeader {
-        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
-        req.insert_header("host", "Example.COM:8080").unwrap();
+    fn headers(trusted: bool, incoming: &[(&str, &str)]) -> HeaderMap {
+        let mut req = HeaderMap::new();
+        req.insert("host", HeaderValue::from_static("Example.COM:8080"));
         for (k, v) in incoming {
-            req.insert_header(k.to_string(), *v).unwrap();
+            req.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         let peer: IpAddr = if trusted { "10.0.0.2" } else { "203.0.113.9" }
             .parse()
@@ -295,20 +248,21 @@ mod tests {
                 .map(|(_, v)| *v),
             &cidrs(&["10.0.0.0/8"]),
         );
+        let peer_value = HeaderValue::from_str(&peer.to_string()).unwrap();
         set_upstream_headers(
             &mut req,
             &Arrival {
                 client: &c,
                 scheme: "https",
                 port: Some(443),
+                peer_value: Some(&peer_value),
             },
-        )
-        .unwrap();
+        );
         req
     }
 
-    fn get<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-        req.headers.get(name).and_then(|v| v.to_str().ok())
+    fn get<'a>(req: &'a HeaderMap, name: &str) -> Option<&'a str> {
+        req.get(name).and_then(|v| v.to_str().ok())
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! slogate's proxy: pingora phases glued to [`slogate_core`].
+//! slogate's proxy: the engine (hyper on slogate's listeners, in pingora's server framework)
+//! glued to [`slogate_core`].
 //!
-//! [`SlogateProxy`] implements pingora's `ProxyHttp`; each hook is a few lines that hand what
-//! it sees to the pure core (request bytes to the operation extractor, response bytes to the
-//! classifier) and, in `logging`, record the verdict as metrics and an access log line.
-//! [`server::run`] builds the listeners, the admin endpoints and the runtime from a validated
+//! Each request is handed to the pure core as it passes (request bytes to the operation
+//! extractor, response bytes to the classifier, through one `Exchange`), and its account is
+//! recorded as metrics and an access-log line when the exchange ends. [`server::run`] builds
+//! the listeners, the admin endpoints and the runtime from a validated
 //! [`slogate_config::Config`].
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod access_log;
@@ -14,13 +15,11 @@ pub mod engine;
 pub mod forwarded;
 pub mod health;
 pub mod pages;
-pub mod proxy;
 pub mod request_id;
 pub mod runtime;
 pub mod server;
 pub mod static_files;
 pub mod upstream;
 
-pub use proxy::SlogateProxy;
 pub use runtime::Runtime;
 pub use server::{preflight, run, RunOptions};

@@ -6,11 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use pingora_http::ResponseHeader;
-use pingora_proxy::Session;
 use slogate_config::Config;
 
-/// Pages loaded at start; a page missing from `public/` falls back to pingora's empty body.
+/// Pages loaded at start; a page missing from `public/` falls back to a default page like nginx's.
 pub struct Pages {
     error_pages: Vec<(u16, Bytes)>,
     maintenance_page: Option<Bytes>,
@@ -114,27 +112,6 @@ impl Pages {
             self.error_page(code).cloned()
         };
         configured.unwrap_or_else(|| default_page(code))
-    }
-
-    /// Writes an error response with the page for `code` (HTML, see [`Pages::body_for`]).
-    pub async fn respond(
-        &self,
-        session: &mut Session,
-        code: u16,
-        extra: &[(&str, &str)],
-    ) -> pingora_error::Result<()> {
-        let body = self.body_for(code);
-        let mut resp: ResponseHeader =
-            pingora_core::protocols::http::ServerSession::generate_error(code);
-        for (k, v) in extra {
-            resp.insert_header(k.to_string(), *v)?;
-        }
-        resp.insert_header("content-type", "text/html")?;
-        resp.set_content_length(body.len())?;
-        session
-            .as_downstream_mut()
-            .write_error_response(resp, body)
-            .await
     }
 }
 

@@ -1,22 +1,23 @@
-//! Builds and runs a pingora server from a validated configuration.
+//! Builds and runs slogate from a validated configuration: pingora's server (process,
+//! signals, graceful upgrade) with slogate's listeners, the admin endpoints and the health
+//! checks as its services.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::Response;
 use pingora_core::apps::http_app::{HttpServer, ServeHttp};
-use pingora_core::listeners::tls::TlsSettings;
-use pingora_core::listeners::ListenerConfig;
 use pingora_core::protocols::http::ServerSession;
-use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
-use slogate_config::{Address, Config, Engine};
+use pingora_rustls::{ServerConfig, TlsAcceptor};
+use slogate_config::{Address, Config};
 
 use crate::admin::AdminApp;
-use crate::engine::HyperApp;
+use crate::engine::listen::{Bind, Connections, Endpoint, Listeners};
 use crate::health::HealthChecker;
-use crate::proxy::SlogateProxy;
 use crate::runtime::Runtime;
 
 /// How the process was started (pingora's own flags).
@@ -36,12 +37,8 @@ fn server_conf(config: &Config) -> ServerConf {
         graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.as_secs().max(1)),
         upgrade_sock: s.upgrade_socket.clone(),
         pid_file: s.pid_file.clone(),
-        // Each worker thread has its own pool; this bounds idle connections to the app.
-        upstream_keepalive_pool_size: 256,
-        // The hyper engine runs each connection on one single-threaded runtime per worker
-        // thread (connections spread at random), as nginx's workers do: no cross-thread
-        // wake-ups per request. pingora-proxy keeps its work-stealing runtime.
-        work_stealing: s.engine == Engine::Pingora,
+        // pingora's own services (admin, redirect, health checks) are light.
+        work_stealing: false,
         ..ServerConf::default()
     }
 }
@@ -92,16 +89,14 @@ impl ServeHttp for RedirectToHttps {
 /// Checks what validation alone cannot: backends resolve, the TLS certificate and key load.
 /// `slogate check` runs it; `run` does the same work while starting.
 pub fn preflight(config: &Config) -> Result<(), String> {
-    crate::upstream::Backends::new(&config.upstream)?;
+    crate::upstream::Backends::new(&config.upstream, 1)?;
     if let Some(tls) = &config.server.tls {
         load_tls(tls)?;
     }
     Ok(())
 }
 
-fn load_tls(tls: &slogate_config::TlsSettings) -> Result<TlsSettings, String> {
-    // pingora reads these files only when the listener starts, and panics there on bad ones:
-    // check them now, with a message naming the files.
+fn load_tls(tls: &slogate_config::TlsSettings) -> Result<Arc<ServerConfig>, String> {
     let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
     let bad = |why: String| format!("server.tls: cannot load {cert} / {key}: {why}");
     let (chain, private) = match pingora_rustls::load_certs_and_key_files(&cert, &key) {
@@ -110,23 +105,16 @@ fn load_tls(tls: &slogate_config::TlsSettings) -> Result<TlsSettings, String> {
         Err(e) => return Err(bad(e.to_string())),
     };
     pingora_rustls::install_default_crypto_provider();
-    pingora_rustls::ServerConfig::builder()
+    let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, private)
         .map_err(|e| bad(format!("the key does not go with the certificate ({e})")))?;
-    let mut settings =
-        TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
-            .map_err(|e| {
-                format!(
-                    "server.tls: cannot load {} / {}: {e}",
-                    tls.cert.display(),
-                    tls.key.display()
-                )
-            })?;
-    if tls.http2 {
-        settings.enable_h2();
-    }
-    Ok(settings)
+    config.alpn_protocols = if tls.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(Arc::new(config))
 }
 
 /// Runs slogate until it is told to stop. Never returns on success (pingora exits).
@@ -171,30 +159,36 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
             }
         }
     }
-    match rt.config.server.engine {
-        Engine::Pingora => {
-            let mut proxy = pingora_proxy::http_proxy_service_with_name(
-                &server.configuration,
-                SlogateProxy::new(rt),
-                "slogate proxy",
-            );
-            add_listeners(&mut proxy, &plain, tls, plain_buffers())?;
-            server.add_service(proxy);
-        }
-        Engine::Hyper => {
-            if !plain.is_empty() {
-                let mut proxy = Service::new("slogate proxy".to_string(), HyperApp::new(rt, false));
-                add_listeners(&mut proxy, &plain, None, hyper_buffers())?;
-                server.add_service(proxy);
-            }
-            if tls.is_some() {
-                let mut secure =
-                    Service::new("slogate proxy (tls)".to_string(), HyperApp::new(rt, true));
-                add_listeners(&mut secure, &[], tls, hyper_buffers())?;
-                server.add_service(secure);
-            }
-        }
+    let mut endpoints: Vec<Endpoint> = plain
+        .iter()
+        .map(|a| Endpoint {
+            bind: match a {
+                Address::Tcp(a) => Bind::Tcp(a.clone()),
+                Address::Unix(p) => Bind::Unix(p.clone()),
+            },
+            tls: None,
+        })
+        .collect();
+    if let Some(t) = tls {
+        let acceptor = TlsAcceptor::from(load_tls(t)?);
+        endpoints.extend(t.listen.iter().map(|a| Endpoint {
+            bind: Bind::Tcp(a.clone()),
+            tls: Some(acceptor.clone()),
+        }));
     }
+    let fd_limit = crate::engine::fd::raise_fd_limit();
+    let max = rt.config.server.max_connections;
+    // Each connection holds a client socket and, while it waits on the app, an upstream one.
+    if fd_limit < (2 * max as u64).saturating_add(64) {
+        tracing::warn!(
+            open_files_limit = fd_limit,
+            max_connections = max,
+            "the open-files limit is below twice server.max_connections: accept() may fail \
+             with 'too many open files' before the limit is reached (raise `ulimit -n`)"
+        );
+    }
+    let connections: &'static Connections = Box::leak(Box::new(Connections::new(max, registry)?));
+    server.add_service(Listeners::new(rt, endpoints, connections));
     let mut admin = Service::new(
         "slogate admin".to_string(),
         HttpServer::new_app(AdminApp::new(rt)),
@@ -222,61 +216,3 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     rt.access_log.flush();
     std::process::exit(0)
 }
-
-/// Adds the plain listeners `plain` and, with `tls`, its TLS listeners to `service`.
-fn add_listeners<A: pingora_core::apps::ServerApp + Send + Sync + 'static>(
-    service: &mut Service<A>,
-    plain: &[&Address],
-    tls: Option<&slogate_config::TlsSettings>,
-    buffers: L4BufferSettings,
-) -> Result<(), String> {
-    if let Some(tls) = tls {
-        for addr in &tls.listen {
-            let settings = load_tls(tls)?;
-            service.add_listener(
-                ListenerConfig::tcp(addr.as_str())
-                    .tls(settings)
-                    .l4_buffer(tls_buffers()),
-            );
-        }
-    }
-    for address in plain {
-        match address {
-            Address::Tcp(a) => {
-                service.add_listener(ListenerConfig::tcp(a.as_str()).l4_buffer(buffers))
-            }
-            Address::Unix(p) => {
-                service.add_listener(ListenerConfig::uds(p.to_string_lossy()).l4_buffer(buffers))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// hyper buffers reads (its own head buffer) and writes (a response head and body leave
-/// in one write) itself: pingora's layer would only add a copy and memory.
-fn hyper_buffers() -> L4BufferSettings {
-    L4BufferSettings::new(0, 0)
-}
-
-/// Client connections: no read buffer, an 8 KiB write buffer.
-///
-/// pingora's default puts a 64 KiB read buffer in front of every accepted socket and keeps
-/// it for the connection's life, though pingora reads the request head into its own 4 KiB
-/// buffer and bodies into a per-request one: the layer only adds a copy, and memory per
-/// idle keep-alive connection (the pages earlier requests touched, up to 64 KiB each). Its default write buffer is one TCP segment
-/// (1,460 bytes): a response head plus a small body overflows it and goes out in two
-/// `send`s. pingora buffers a Content-Length body until it is complete (chunked and
-/// close-delimited bodies are flushed per chunk, so streams are not delayed), so with 8 KiB
-/// the head and a typical small JSON answer leave in one `send`.
-fn plain_buffers() -> L4BufferSettings {
-    L4BufferSettings::new(0, DOWNSTREAM_WRITE_BUFFER)
-}
-
-/// Under TLS the socket is read by rustls, a record (at most ~16 KiB) at a time; a buffer of
-/// one record keeps those reads to one syscall each without pingora's 64 KiB per connection.
-fn tls_buffers() -> L4BufferSettings {
-    L4BufferSettings::new(16 * 1024, DOWNSTREAM_WRITE_BUFFER)
-}
-
-const DOWNSTREAM_WRITE_BUFFER: usize = 8 * 1024;

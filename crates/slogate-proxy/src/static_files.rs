@@ -6,11 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use pingora_error::{Error, ErrorType, OrErr, Result};
-use pingora_http::ResponseHeader;
-use pingora_proxy::Session;
 use slogate_config::StaticSettings;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Response headers of the app kept when slogate serves the file it named
 /// (`X-Accel-Redirect`, `X-Sendfile`).
@@ -47,9 +43,6 @@ pub fn compressible(
         .unwrap_or_default();
     settings.types.contains(&mime) && len.is_none_or(|l| l >= settings.min_size)
 }
-
-/// Chunk size for streaming a file to the client.
-const CHUNK: usize = 64 * 1024;
 
 /// A file found for a request.
 #[derive(Clone, Debug)]
@@ -508,77 +501,6 @@ fn multipart(ranges: &[(u64, u64)], len: u64, part_type: &str, boundary: &str) -
         "\r\n--{boundary}--\r\n"
     ))));
     segments
-}
-
-/// Serves `file` through pingora (see [`plan`]).
-pub async fn serve(
-    session: &mut Session,
-    file: &FoundFile,
-    status_ok: u16,
-    extra: &[(String, String)],
-) -> Result<u16> {
-    let head_only = session.req_header().method == http::Method::HEAD;
-    let req = session.req_header();
-    let p = plan(
-        |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
-        file,
-        status_ok,
-        extra,
-    );
-    let mut resp = ResponseHeader::build(p.status, Some(8))?;
-    for (k, v) in &p.headers {
-        resp.insert_header(k.clone(), v.as_str())?;
-    }
-    if p.status != 304 {
-        resp.set_content_length(p.length as usize)?;
-    }
-    let no_body = head_only || p.length == 0;
-    session
-        .write_response_header(Box::new(resp), no_body)
-        .await?;
-    if no_body {
-        return Ok(p.status);
-    }
-    for segment in &p.segments {
-        match segment {
-            Segment::Text(b) => session.write_response_body(Some(b.clone()), false).await?,
-            Segment::File { offset, length } => {
-                stream_file(session, &file.path, *offset, *length).await?
-            }
-        }
-    }
-    session.write_response_body(None, true).await?;
-    Ok(p.status)
-}
-
-async fn stream_file(session: &mut Session, path: &Path, offset: u64, length: u64) -> Result<()> {
-    let mut f = tokio::fs::File::open(path)
-        .await
-        .or_err(ErrorType::FileOpenError, "opening a static file")?;
-    f.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .or_err(ErrorType::FileReadError, "seeking a static file")?;
-    let mut left = length;
-    while left > 0 {
-        let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
-        let n = f
-            .read(&mut buf)
-            .await
-            .or_err(ErrorType::FileReadError, "reading a static file")?;
-        if n == 0 {
-            // The file shrank while being served: end the response short rather than hang.
-            return Error::e_explain(
-                ErrorType::FileReadError,
-                "static file shorter than announced",
-            );
-        }
-        buf.truncate(n);
-        left -= n as u64;
-        session
-            .write_response_body(Some(Bytes::from(buf)), false)
-            .await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use pingora_core::upstreams::peer::HttpPeer;
 use slogate_config::{Address, UpstreamSettings};
 
 /// Where a backend listens.
@@ -20,7 +19,6 @@ pub enum Target {
 pub struct Backend {
     /// As configured, for logs and labels.
     pub label: String,
-    peer: HttpPeer,
     target: Target,
     healthy: AtomicBool,
     /// The hyper engine's idle connections to it.
@@ -51,8 +49,8 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Resolves every backend once and prepares its peer.
-    pub fn new(settings: &UpstreamSettings) -> Result<Backends, String> {
+    /// Resolves every backend once; each keeps idle connections for `workers` threads.
+    pub fn new(settings: &UpstreamSettings, workers: usize) -> Result<Backends, String> {
         let mut backends = Vec::with_capacity(settings.backends.len());
         for address in &settings.backends {
             let target = match address {
@@ -67,32 +65,11 @@ impl Backends {
                 ),
                 Address::Unix(path) => Target::Unix(path.clone()),
             };
-            let mut peer = match address {
-                Address::Tcp(hostport) => {
-                    let addr = hostport
-                        .to_socket_addrs()
-                        .map_err(|e| format!("upstream.backends: cannot resolve {hostport}: {e}"))?
-                        .next()
-                        .ok_or_else(|| {
-                            format!("upstream.backends: {hostport} resolves to nothing")
-                        })?;
-                    HttpPeer::new(addr, false, String::new())
-                }
-                Address::Unix(path) => {
-                    HttpPeer::new_uds(&path.to_string_lossy(), false, String::new())
-                        .map_err(|e| format!("upstream.backends: unix:{}: {e}", path.display()))?
-                }
-            };
-            peer.options.connection_timeout = Some(settings.connect_timeout);
-            peer.options.read_timeout = Some(settings.read_timeout);
-            peer.options.write_timeout = Some(settings.write_timeout);
-            peer.options.idle_timeout = Some(settings.idle_timeout);
             backends.push(Backend {
                 label: address.to_string(),
-                peer,
                 target,
                 healthy: AtomicBool::new(true),
-                pool: Default::default(),
+                pool: crate::engine::pool::Pool::new(workers),
             });
         }
         Ok(Backends {
@@ -109,12 +86,6 @@ impl Backends {
     /// Whether any backend is healthy.
     pub fn any_healthy(&self) -> bool {
         self.backends.iter().any(Backend::is_healthy)
-    }
-
-    /// The pingora peer for the next request (see [`Backends::pick_or_any`]).
-    pub fn select(&self) -> (usize, Box<HttpPeer>) {
-        let i = self.pick_or_any();
-        (i, Box::new(self.backends[i].peer.clone()))
     }
 
     /// The index of the next healthy backend, round robin; `None` when all are down.

@@ -39,10 +39,12 @@ const LINGER_IDLE: Duration = Duration::from_secs(2);
 const NAMING_TIME: Duration = Duration::from_millis(250);
 
 /// What the connection knows about every request on it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Conn {
     /// The peer (`None` over a Unix socket).
     pub peer: Option<IpAddr>,
+    /// The peer as a header value (`X-Forwarded-For`, `X-Real-IP`), formatted once.
+    pub peer_value: Option<HeaderValue>,
     /// The local port.
     pub port: Option<u16>,
     /// Arrived over TLS.
@@ -422,8 +424,9 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
         client: &cx.client,
         scheme: if cx.conn.tls { "https" } else { "http" },
         port: cx.conn.port,
+        peer_value: cx.conn.peer_value.as_ref(),
     };
-    let _ = forwarded::set_upstream_headers(&mut headers, &arrival);
+    forwarded::set_upstream_headers(&mut headers, &arrival);
     if cx.generated_id {
         headers.insert("x-request-id", cx.request_id.clone());
     }

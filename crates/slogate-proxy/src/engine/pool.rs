@@ -2,6 +2,7 @@
 //! keep idle ones per backend (last in, first out, so the warmest is reused), and drop
 //! those that closed or sat idle too long.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,18 +30,41 @@ struct Idle {
     since: Instant,
 }
 
-/// The idle connections of one backend.
-#[derive(Default)]
+thread_local! {
+    /// The worker thread this is (0 outside the workers).
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as worker `index`: it keeps its own idle connections.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+/// The idle connections of one backend, one list per worker thread.
+///
+/// A connection is driven by the runtime of the worker that opened it; reused by another
+/// worker, every read and write would cross threads. Each worker reuses its own.
 pub struct Pool {
-    idle: Mutex<Vec<Idle>>,
+    idle: Box<[Mutex<Vec<Idle>>]>,
 }
 
 impl Pool {
+    /// A pool for `workers` worker threads.
+    pub fn new(workers: usize) -> Pool {
+        Pool {
+            idle: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn mine(&self) -> &Mutex<Vec<Idle>> {
+        &self.idle[WORKER.with(Cell::get) % self.idle.len()]
+    }
+
     /// An idle connection ready for a request, if one is kept.
     pub async fn checkout(&self, idle_timeout: Duration) -> Option<SendRequest<UpBody>> {
         loop {
             let conn = {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
                 idle.pop()?
             };
             if conn.sender.is_closed() || conn.since.elapsed() >= idle_timeout {
@@ -60,7 +84,7 @@ impl Pool {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_BACKEND {
             idle.push(Idle {
                 sender,
@@ -69,9 +93,12 @@ impl Pool {
         }
     }
 
-    /// Idle connections kept now.
+    /// Idle connections kept now, by every worker.
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().map_or(0, |v| v.len())
+        self.idle
+            .iter()
+            .map(|w| w.lock().map_or(0, |v| v.len()))
+            .sum()
     }
 }
 

@@ -1,0 +1,713 @@
+//! slogate's listeners: one accept loop per worker thread, each on its own single-threaded
+//! tokio runtime, as nginx's workers do.
+//!
+//! pingora keeps what it is good at: the process (daemon, pid file, signals), the handover
+//! of listening sockets to a new process on a graceful upgrade (their fds are taken from, and
+//! given to, pingora's table under the same keys its own listeners use), and the background
+//! services. The connections themselves never pass through pingora's stream type: measured,
+//! it cost ~13 KB per idle keep-alive connection (README, architecture).
+//!
+//! A worker accepts on the shared listening socket and serves what it accepted itself, with
+//! its own upstream connections ([`super::pool`]), so a request never crosses threads.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use pingora_core::server::{ListenFds, ShutdownWatch};
+use pingora_core::services::Service;
+use pingora_rustls::TlsAcceptor;
+use slogate_metrics::prometheus::{IntCounter, IntGauge, Registry};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::handler::{self, Conn};
+use crate::runtime::Runtime;
+
+/// Largest request head (request line and headers) accepted, as nginx's
+/// `large_client_header_buffers 4 8k` roughly allows (hyper answers 431 past it).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The listen queue asked of the kernel (capped by `net.core.somaxconn`), as pingora's.
+const BACKLOG: i32 = 65535;
+
+/// Where a listener listens.
+#[derive(Clone, Debug)]
+pub enum Bind {
+    /// `host:port`.
+    Tcp(String),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl Bind {
+    /// The key of its fd in pingora's table of listening sockets handed over on upgrade.
+    fn key(&self) -> String {
+        match self {
+            Bind::Tcp(a) => a.clone(),
+            Bind::Unix(p) => p.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// One listening address, plain or TLS.
+pub struct Endpoint {
+    /// The address.
+    pub bind: Bind,
+    /// TLS termination on it.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Open connections and the limit on them, shared by every worker.
+pub struct Connections {
+    permits: Arc<Semaphore>,
+    max: usize,
+    open: IntGauge,
+    limit_reached: IntCounter,
+    at_limit: AtomicBool,
+}
+
+impl Connections {
+    /// Registers `slogate_connections_open` and `slogate_connection_limit_reached_total`.
+    pub fn new(max: usize, registry: &Registry) -> Result<Connections, String> {
+        let open = IntGauge::new(
+            "slogate_connections_open",
+            "Client connections open (the limit is server.max_connections).",
+        )
+        .map_err(|e| e.to_string())?;
+        let limit_reached = IntCounter::new(
+            "slogate_connection_limit_reached_total",
+            "Times the client connection limit (server.max_connections) was reached; \
+             new connections then wait in the kernel's listen queue until one closes.",
+        )
+        .map_err(|e| e.to_string())?;
+        for c in [
+            Box::new(open.clone()) as Box<dyn slogate_metrics::prometheus::core::Collector>,
+            Box::new(limit_reached.clone()),
+        ] {
+            registry
+                .register(c)
+                .map_err(|e| format!("cannot register metrics: {e}"))?;
+        }
+        Ok(Connections {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            open,
+            limit_reached,
+            at_limit: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits for room for one more connection (HAProxy's `maxconn`: past the limit, slogate
+    /// stops accepting and new connections wait in the listen queue; none is reset).
+    async fn admit(&self) -> Slot<'_> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if !self.at_limit.swap(true, Ordering::Relaxed) {
+                    self.limit_reached.inc();
+                    tracing::warn!(
+                        max_connections = self.max,
+                        "connection limit reached: new connections wait in the listen queue \
+                         until one closes (server.max_connections)"
+                    );
+                }
+                let p = self.permits.clone().acquire_owned().await;
+                p.expect("the connection semaphore is never closed")
+            }
+        };
+        if self.permits.available_permits() > self.max / 10 {
+            self.at_limit.store(false, Ordering::Relaxed);
+        }
+        self.open.inc();
+        Slot {
+            _permit: permit,
+            open: &self.open,
+        }
+    }
+
+    /// Connections open now.
+    fn open(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+}
+
+/// A connection's place under the limit, given back when the connection ends.
+struct Slot<'a> {
+    _permit: OwnedSemaphorePermit,
+    open: &'a IntGauge,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// The proxy's listeners as a pingora service.
+pub struct Listeners {
+    rt: &'static Runtime,
+    endpoints: Vec<Endpoint>,
+    connections: &'static Connections,
+}
+
+impl Listeners {
+    /// Listeners for `endpoints`, serving with `rt`.
+    pub fn new(
+        rt: &'static Runtime,
+        endpoints: Vec<Endpoint>,
+        connections: &'static Connections,
+    ) -> Self {
+        Listeners {
+            rt,
+            endpoints,
+            connections,
+        }
+    }
+}
+
+/// A bound listening socket, shareable by the workers (each registers it with its runtime).
+enum Socket {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Socket {
+    fn local_port(&self) -> Option<u16> {
+        match self {
+            Socket::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Socket::Unix(_) => None,
+        }
+    }
+
+    fn try_clone(&self) -> io::Result<Socket> {
+        Ok(match self {
+            Socket::Tcp(l) => Socket::Tcp(l.try_clone()?),
+            Socket::Unix(l) => Socket::Unix(l.try_clone()?),
+        })
+    }
+}
+
+#[async_trait]
+impl Service for Listeners {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        mut shutdown: ShutdownWatch,
+        _listeners_per_fd: usize,
+    ) {
+        let mut sockets = Vec::with_capacity(self.endpoints.len());
+        for endpoint in &self.endpoints {
+            match bind(&endpoint.bind, fds.as_ref()).await {
+                Ok(s) => sockets.push((s, endpoint.tls.clone())),
+                Err(e) => {
+                    // pingora's own listeners panic here; say what failed and stop instead.
+                    let what = endpoint.bind.key();
+                    tracing::error!("cannot listen on {what}: {e}");
+                    eprintln!("slogate: cannot listen on {what}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        let threads = self.rt.config.server.threads.max(1);
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let mut mine = Vec::with_capacity(sockets.len());
+            for (s, tls) in &sockets {
+                match s.try_clone() {
+                    Ok(c) => mine.push((c, tls.clone())),
+                    Err(e) => {
+                        tracing::error!("cannot share a listening socket with worker {i}: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            let (rt, connections, shutdown) = (self.rt, self.connections, shutdown.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("slogate-w{i}"))
+                .spawn(move || worker(i, rt, connections, mine, shutdown));
+            match spawned {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    tracing::error!("cannot start worker thread {i}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        // The sockets stay open here too: pingora's table (when it has one) refers to them.
+        let _keep = sockets;
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        // The workers stopped accepting and let their connections finish their requests;
+        // pingora waits out the grace period, then ends the process.
+        while self.connections.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn name(&self) -> &str {
+        "slogate proxy"
+    }
+
+    fn threads(&self) -> Option<usize> {
+        // This runtime only binds and waits; the workers have their own.
+        Some(1)
+    }
+
+    fn listen_addresses(&self) -> Option<Vec<String>> {
+        Some(self.endpoints.iter().map(|e| e.bind.key()).collect())
+    }
+}
+
+/// One worker thread: a single-threaded runtime accepting on every listener.
+fn worker(
+    index: usize,
+    rt: &'static Runtime,
+    connections: &'static Connections,
+    sockets: Vec<(Socket, Option<TlsAcceptor>)>,
+    shutdown: ShutdownWatch,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("worker {index}: cannot build its runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    super::pool::set_worker(index);
+    runtime.block_on(async move {
+        let mut loops = Vec::with_capacity(sockets.len());
+        for (socket, tls) in sockets {
+            let port = socket.local_port();
+            let accepted = match socket {
+                Socket::Tcp(l) => TcpListener::from_std(l).map(Accept::Tcp),
+                Socket::Unix(l) => UnixListener::from_std(l).map(Accept::Unix),
+            };
+            match accepted {
+                Ok(a) => loops.push(tokio::spawn(accept_loop(
+                    rt,
+                    connections,
+                    a,
+                    port,
+                    tls,
+                    shutdown.clone(),
+                ))),
+                Err(e) => tracing::error!("worker {index}: cannot register a listener: {e}"),
+            }
+        }
+        for l in loops {
+            let _ = l.await;
+        }
+        // Keep serving the connections still open until the process ends.
+        std::future::pending::<()>().await;
+    });
+}
+
+enum Accept {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+async fn accept_loop(
+    rt: &'static Runtime,
+    connections: &'static Connections,
+    listener: Accept,
+    port: Option<u16>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: ShutdownWatch,
+) {
+    loop {
+        let slot = tokio::select! {
+            s = connections.admit() => s,
+            _ = shutdown.changed() => return,
+        };
+        let accepted = tokio::select! {
+            a = accept(&listener) => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors: accept() would fail at once in a loop; let others close.
+                let emfile = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                tracing::warn!("accept failed on port {port:?}: {e}");
+                if emfile {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        let conn = Conn {
+            peer,
+            peer_value: peer.and_then(|p| HeaderValue::from_str(&p.to_string()).ok()),
+            port,
+            tls: tls.is_some(),
+        };
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            // Lifetime-extended: the slot is released when the connection ends.
+            let slot = slot;
+            match stream {
+                Stream::Tcp(s) => match tls {
+                    None => serve(rt, conn, s, false, shutdown).await,
+                    Some(acceptor) => {
+                        let limit = rt.config.server.client_header_timeout;
+                        match tokio::time::timeout(limit, acceptor.accept(s)).await {
+                            Ok(Ok(s)) => {
+                                let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                                serve(rt, conn, s, h2, shutdown).await
+                            }
+                            Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    }
+                },
+                Stream::Unix(s) => serve(rt, conn, s, false, shutdown).await,
+            }
+            drop(slot);
+        });
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Accept) -> io::Result<(Stream, Option<IpAddr>)> {
+    match listener {
+        Accept::Tcp(l) => {
+            let (s, peer) = l.accept().await?;
+            // Small answers leave at once (as nginx's tcp_nodelay).
+            let _ = s.set_nodelay(true);
+            Ok((Stream::Tcp(s), Some(peer.ip())))
+        }
+        Accept::Unix(l) => {
+            let (s, _) = l.accept().await?;
+            Ok((Stream::Unix(s), None))
+        }
+    }
+}
+
+/// Serves one client connection with hyper until it closes or the process shuts down.
+async fn serve<I>(rt: &'static Runtime, conn: Conn, io: I, h2: bool, mut shutdown: ShutdownWatch)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + TryWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let service = service_fn(move |req| {
+            let conn = conn.clone();
+            async move { Ok::<_, std::convert::Infallible>(handler::handle(rt, conn, req).await) }
+        });
+        let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(io), service);
+        serve_until_shutdown!(served, shutdown);
+        return;
+    }
+    let head = Arc::new(HeadWatch::default());
+    let watch = head.clone();
+    let service = service_fn(move |req| {
+        let (conn, watch) = (conn.clone(), watch.clone());
+        watch.request_began();
+        async move {
+            let resp = handler::handle(rt, conn, req).await;
+            watch.request_answered();
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    // hyper's head timer also runs while a keep-alive connection waits for its next
+    // request: the shorter of the two limits bounds both.
+    let server = &rt.config.server;
+    let head_timeout = match server.keepalive_timeout.is_zero() {
+        true => server.client_header_timeout,
+        false => server.client_header_timeout.min(server.keepalive_timeout),
+    };
+    let io = HeadIo {
+        io,
+        watch: head.clone(),
+    };
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .keep_alive(!server.keepalive_timeout.is_zero())
+        .max_buf_size(MAX_HEAD)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(served);
+    let end = tokio::select! {
+        r = served.as_mut() => r,
+        _ = shutdown.changed() => {
+            served.as_mut().graceful_shutdown();
+            served.as_mut().await
+        }
+    };
+    if let Err(e) = &end {
+        if e.is_timeout() && head.partial.load(Ordering::Relaxed) {
+            // A request head begun and not finished in time (slowloris): answered 408 as
+            // the connection closes (HAProxy's `timeout http-request`; nginx closes without
+            // a word). An idle keep-alive connection that times out is closed silently.
+            head.timed_out.store(true, Ordering::Relaxed);
+        }
+    }
+    log_end(end);
+}
+
+/// What a connection's reads tell about its request heads: whether bytes of a new head have
+/// arrived since the last request was answered.
+#[derive(Default)]
+struct HeadWatch {
+    /// A request is being handled; what is read now is its body.
+    in_request: AtomicBool,
+    /// Bytes of a next request head have arrived.
+    partial: AtomicBool,
+    /// The head timer fired with a head begun: the 408 goes out as the connection closes.
+    timed_out: AtomicBool,
+}
+
+impl HeadWatch {
+    fn request_began(&self) {
+        self.in_request.store(true, Ordering::Relaxed);
+        self.partial.store(false, Ordering::Relaxed);
+    }
+
+    fn request_answered(&self) {
+        self.in_request.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A client socket that notes the arrival of request heads (see [`HeadWatch`]) and, closed
+/// after a head timed out, sends the 408.
+struct HeadIo<I: TryWrite> {
+    io: I,
+    watch: Arc<HeadWatch>,
+}
+
+impl<I: TryWrite> Drop for HeadIo<I> {
+    fn drop(&mut self) {
+        if self.watch.timed_out.load(Ordering::Relaxed) {
+            // Best effort, without waiting: a client still sending its head has an empty
+            // receive window on our side of the story, and the answer is small.
+            self.io.try_write_now(request_timeout());
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + TryWrite + Unpin> tokio::io::AsyncRead for HeadIo<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before && !self.watch.in_request.load(Ordering::Relaxed) {
+            self.watch.partial.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + TryWrite + Unpin> tokio::io::AsyncWrite for HeadIo<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A write that never waits (for the 408 sent as a timed-out connection closes).
+pub trait TryWrite {
+    /// Writes what the socket takes now; the rest is dropped.
+    fn try_write_now(&self, bytes: &[u8]);
+}
+
+impl TryWrite for TcpStream {
+    fn try_write_now(&self, bytes: &[u8]) {
+        let _ = self.try_write(bytes);
+    }
+}
+
+impl TryWrite for tokio::net::UnixStream {
+    fn try_write_now(&self, bytes: &[u8]) {
+        let _ = self.try_write(bytes);
+    }
+}
+
+impl TryWrite for pingora_rustls::ServerTlsStream<TcpStream> {
+    fn try_write_now(&self, _bytes: &[u8]) {
+        // A TLS record needs the session's state machine; such a client just sees the close.
+    }
+}
+
+/// The 408 answer, with a page like nginx's.
+fn request_timeout() -> &'static [u8] {
+    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(|| {
+        let page = crate::pages::default_page(408);
+        let mut a = format!(
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            page.len()
+        )
+        .into_bytes();
+        a.extend_from_slice(&page);
+        a
+    })
+}
+
+/// Drives a hyper connection; on shutdown, lets it finish its requests (graceful).
+macro_rules! serve_until_shutdown {
+    ($served:expr, $shutdown:expr) => {{
+        let served = $served;
+        tokio::pin!(served);
+        tokio::select! {
+            r = served.as_mut() => log_end(r),
+            _ = $shutdown.changed() => {
+                served.as_mut().graceful_shutdown();
+                log_end(served.await);
+            }
+        }
+    }};
+}
+use serve_until_shutdown;
+
+fn log_end(r: Result<(), hyper::Error>) {
+    if let Err(e) = r {
+        tracing::debug!("client connection: {e}");
+    }
+}
+
+/// Binds `bind`, or takes its socket from `fds` (handed over by the process being upgraded)
+/// and records a new one there for the next upgrade.
+async fn bind(bind: &Bind, fds: Option<&ListenFds>) -> io::Result<Socket> {
+    let key = bind.key();
+    if let Some(fd) = fds.and_then(|t| t.lock().get(&key).copied()) {
+        let owned = super::fd::adopt(fd);
+        let socket = match bind {
+            Bind::Tcp(_) => Socket::Tcp(owned.into()),
+            Bind::Unix(_) => Socket::Unix(owned.into()),
+        };
+        relisten(&socket)?;
+        set_nonblocking(&socket)?;
+        return Ok(socket);
+    }
+    let socket = match bind {
+        Bind::Tcp(addr) => Socket::Tcp(bind_tcp(addr).await?),
+        Bind::Unix(path) => Socket::Unix(bind_unix(path)?),
+    };
+    if let Some(t) = fds {
+        let fd = match &socket {
+            Socket::Tcp(l) => l.as_raw_fd(),
+            Socket::Unix(l) => l.as_raw_fd(),
+        };
+        t.lock().add(key, fd);
+    }
+    Ok(socket)
+}
+
+async fn bind_tcp(addr: &str) -> io::Result<std::net::TcpListener> {
+    let sock_addr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "resolves to no address"))?;
+    // A restarted slogate may find the port held by connections in TIME_WAIT for a moment.
+    let mut tries = 0;
+    loop {
+        let socket = match sock_addr {
+            std::net::SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(sock_addr) {
+            Ok(()) => {
+                let l = socket.listen(BACKLOG as u32)?;
+                return l.into_std();
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 5 => {
+                tries += 1;
+                tracing::warn!("{addr} is in use; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn bind_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    // A socket file left by a process that is gone would make bind fail.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+    }
+    let l = std::os::unix::net::UnixListener::bind(path)?;
+    // Readable and writable by every user, as pingora's Unix listeners.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    l.set_nonblocking(true)?;
+    let socket = Socket::Unix(l);
+    relisten(&socket)?;
+    match socket {
+        Socket::Unix(l) => Ok(l),
+        Socket::Tcp(_) => unreachable!("bound as a Unix socket"),
+    }
+}
+
+/// Sets the listen queue of an already listening socket (Linux updates it in place).
+fn relisten(socket: &Socket) -> io::Result<()> {
+    let s = match socket {
+        Socket::Tcp(l) => socket2::SockRef::from(l),
+        Socket::Unix(l) => socket2::SockRef::from(l),
+    };
+    s.listen(BACKLOG)
+}
+
+fn set_nonblocking(socket: &Socket) -> io::Result<()> {
+    match socket {
+        Socket::Tcp(l) => l.set_nonblocking(true),
+        Socket::Unix(l) => l.set_nonblocking(true),
+    }
+}
