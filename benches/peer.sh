@@ -5,9 +5,8 @@
 #   nginx         nginx 1 worker, JSON access log to a file, upstream keepalive
 #   haproxy       HAProxy, nbthread 1, http mode, `http-reuse always`, the same proxy headers and a
 #                 JSON access log written to a file (benches/peer/haproxy.cfg.template says how)
-#   slogate       slogate --threads 1, server.engine: pingora, GraphQL inspection on, access log to a file
-#   slogate-hyper the same configuration with server.engine: hyper
-#   slogate-nolog, slogate-hyper-nolog   the same two with access_log.target: off
+#   slogate       slogate --threads 1, GraphQL inspection on, access log to a file
+#   slogate-nolog the same with access_log.target: off
 # The request is a ~1 KB GraphQL POST to /graphql (operationName, variables), the response a
 # ~2 KB GraphQL JSON body (VARIANT=errors: the same with an `errors` array; SIZE=200k|5m: a
 # generated GraphQL JSON body of that size, as benches/scaling.sh uses).
@@ -32,7 +31,7 @@
 #   VARIANT=ok        ok | errors (response with an errors array; SIZE=2k only)
 #   SIZE=2k           2k | 200k | 5m
 #   IDLE_CONNS=10000  idle mode: connections held (capped by `ulimit -Hn`, with a warning)
-#   CONFIGS="direct nginx haproxy slogate slogate-hyper"   (idle: without direct)
+#   CONFIGS="direct nginx haproxy slogate"   (idle: without direct)
 #   LOADGEN_CPU, UPSTREAM_CPU, PROXY_CPU   cores for wrk, the upstream and the proxy under
 #                     test (default on 2 cores: wrk+upstream on 0, proxy on 1; on 3+: 0, 1, 2)
 #   NICE              nice value for every benchmark process (default -10 as root, else 0):
@@ -54,8 +53,8 @@ VARIANT=${VARIANT:-ok}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 case $MODE in
-  rps|conn) CONFIGS=${CONFIGS:-direct nginx haproxy slogate slogate-hyper}; REPEAT=${REPEAT:-3} ;;
-  idle) CONFIGS=${CONFIGS:-nginx haproxy slogate slogate-hyper}; REPEAT=${REPEAT:-1} ;;
+  rps|conn) CONFIGS=${CONFIGS:-direct nginx haproxy slogate}; REPEAT=${REPEAT:-3} ;;
+  idle) CONFIGS=${CONFIGS:-nginx haproxy slogate}; REPEAT=${REPEAT:-1} ;;
   *) echo "usage: benches/peer.sh [rps|conn|idle]   (got '$MODE')" >&2; exit 2 ;;
 esac
 case $SIZE in
@@ -76,8 +75,8 @@ die() { log "$*"; exit 1; }
 for c in $CONFIGS; do
   case $c in
     direct) [ "$MODE" != idle ] || die "idle mode measures proxies: drop 'direct' from CONFIGS" ;;
-    nginx|haproxy|slogate|slogate-nolog|slogate-hyper|slogate-hyper-nolog) ;;
-    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-hyper slogate-nolog slogate-hyper-nolog)" ;;
+    nginx|haproxy|slogate|slogate-nolog) ;;
+    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog)" ;;
   esac
 done
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
@@ -233,7 +232,6 @@ wait_up "http://127.0.0.1:$up_port/" "upstream nginx" "$up_pid"
 declare -A PORT PIDS MAIN ADMIN
 PORT[direct]=$up_port; PIDS[direct]=$up_pid
 keepalive=$(( CONNECTIONS > 32 ? CONNECTIONS : 32 ))
-slogate_engine() { case $1 in slogate-hyper*) echo hyper ;; *) echo pingora ;; esac; }
 slogate_log() { case $1 in *-nolog) echo off ;; *) echo "$work/$1-access.log" ;; esac; }
 start_proxy() { # cfg
   local cfg=$1 port pid worker admin
@@ -265,10 +263,10 @@ start_proxy() { # cfg
       PIDS[$cfg]=$pid ;;
     slogate*)
       admin=$(free_port)
-      render "$peer/slogate.yaml.template" PREFIX="$work" NAME="$cfg" ENGINE="$(slogate_engine "$cfg")" \
+      render "$peer/slogate.yaml.template" PREFIX="$work" NAME="$cfg" \
         ACCESS_LOG="$(slogate_log "$cfg")" >"$work/$cfg.yaml"
       "$SLOGATE_BIN" check --config "$work/$cfg.yaml" >"$work/$cfg.check" 2>&1 \
-        || die "$SLOGATE_BIN rejects $work/$cfg.yaml (server.engine: $(slogate_engine "$cfg")): $(tail -5 "$work/$cfg.check")"
+        || die "$SLOGATE_BIN rejects $work/$cfg.yaml: $(tail -5 "$work/$cfg.check")"
       SLOGATE_LOG=warn "${prio[@]}" taskset -c "$PROXY_CPU" "$SLOGATE_BIN" run --config "$work/$cfg.yaml" \
         --upstream "127.0.0.1:$up_port" --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" \
         --threads 1 >>"$work/$cfg.stdout" 2>>"$work/$cfg.stderr" &
@@ -468,10 +466,8 @@ if mode == "idle":
                 haproxy_maxconn=int(env["MAXCONN"]))
 configs = env["CONFIGS"].split()
 labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on", "haproxy": "HAProxy, access log on",
-          "slogate": "slogate (pingora), inspection + access log on",
-          "slogate-nolog": "slogate (pingora), inspection on, access log off",
-          "slogate-hyper": "slogate (hyper), inspection + access log on",
-          "slogate-hyper-nolog": "slogate (hyper), inspection on, access log off"}
+          "slogate": "slogate, inspection + access log on",
+          "slogate-nolog": "slogate, inspection on, access log off"}
 # The issue #10 targets for slogate (ratios to nginx in the same run).
 targets = {}
 if mode == "rps" and size == "2k":
@@ -535,11 +531,6 @@ if mode in ("rps", "conn"):
             r = ratio(c, "nginx", k)
             if r is not None:
                 ratios[f"{c}/nginx {name}"] = r
-    for a, b in (("slogate-hyper", "slogate"), ("slogate-hyper-nolog", "slogate-nolog")):
-        for k, name in keys:
-            r = ratio(a, b, k)
-            if r is not None:
-                ratios[f"{a}/{b} {name}"] = r
     for c in ("nginx", "haproxy"):
         r = ratio(c, "direct", "rps")
         if r is not None:
@@ -661,8 +652,6 @@ else:
     for c in configs:
         if c != "nginx" and c in summary and "nginx" in summary and summary["nginx"]["kib_per_connection"]:
             ratios[f"{c}/nginx kib_per_connection"] = round(summary[c]["kib_per_connection"] / summary["nginx"]["kib_per_connection"], 2)
-    if "slogate-hyper" in summary and "slogate" in summary and summary["slogate"]["kib_per_connection"]:
-        ratios["slogate-hyper/slogate kib_per_connection"] = round(summary["slogate-hyper"]["kib_per_connection"] / summary["slogate"]["kib_per_connection"], 3)
     md.append("| configuration | KiB per idle connection (RSS) | per round | PSS KiB per connection | RSS before | RSS with the connections | RSS after closing them | open / established | vs nginx | issue #10 target (≤ 16 KiB) |")
     md.append("|---|---:|---|---:|---:|---:|---:|---|---:|---|")
     for c in configs:

@@ -5,7 +5,6 @@
 #   benches/peer/profile.sh                   # 10 s profile, reports in benches/results/
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
-#   ENGINE=hyper benches/peer/profile.sh      # slogate with server.engine: hyper (default pingora)
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -16,7 +15,6 @@ CONNECTIONS=${CONNECTIONS:-50}
 ACCESS_LOG=${ACCESS_LOG:-file}
 MODE=${MODE:-perf}
 TARGET=${TARGET:-slogate}
-ENGINE=${ENGINE:-pingora}
 case $TARGET in slogate|nginx) ;; *) die "TARGET must be slogate or nginx" ;; esac
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 die() { echo "profile.sh: $*" >&2; exit 1; }
@@ -68,7 +66,7 @@ taskset -c "$LOADGEN_CPU" nginx -p "$work" -c "$work/upstream.conf" -e "$work/up
   -g "daemon off; master_process off; $as_root" &
 pids+=($!)
 target=$work/access.log; [ "$ACCESS_LOG" = off ] && target=off
-render "$peer/slogate.yaml.template" PREFIX="$work" NAME=profile ENGINE="$ENGINE" ACCESS_LOG="$target" >"$work/slogate.yaml"
+render "$peer/slogate.yaml.template" PREFIX="$work" NAME=profile ACCESS_LOG="$target" >"$work/slogate.yaml"
 nginx_log="$work/nginx-access.log json"; [ "$ACCESS_LOG" = off ] && nginx_log=off
 render "$peer/nginx-proxy.conf.template" PREFIX="$work" PORT="$port" UPSTREAM_PORT="$up_port" \
   KEEPALIVE="$(( CONNECTIONS > 32 ? CONNECTIONS : 32 ))" ACCESS_LOG="$nginx_log" \
