@@ -488,7 +488,7 @@ mod smuggling {
             upstream_without: Vec::new(),
             upstream_header: Vec::new(),
             shutdown: false,
-            idle: Duration::from_millis(1500),
+            idle: Duration::from_secs(3),
             request: Vec::new(),
         };
         for line in meta
