@@ -145,10 +145,10 @@ async fn route(
 ) -> Response<ResBody> {
     let rt = cx.rt;
     let path = cx.parts.uri.path();
-    if is_ambiguous(&cx.parts.headers) {
+    if let Some(status) = refusal(&cx.parts) {
         measure(&cx, &mut tracker);
         linger(body);
-        return cx.page(400, tracker).close();
+        return cx.page(status, tracker).close();
     }
     if rt.pages.maintenance_on() && !rt.pages.allowed_in_maintenance(path) {
         measure(&cx, &mut tracker);
@@ -357,14 +357,68 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// A request head that two servers could read two ways (RFC 9112 3.2: one Host; hyper
-/// already refuses conflicting Content-Lengths).
-fn is_ambiguous(headers: &HeaderMap) -> bool {
-    headers.get_all(header::HOST).iter().count() > 1
+/// The status for a request refused before the app: a head two servers could read two ways
+/// (RFC 9112 3.2, 6.1, 6.3), a target a proxy must not pass on, a method nginx refuses. The
+/// request-parsing table in `docs/request-parsing.md` lists each case beside nginx.
+fn refusal(parts: &http::request::Parts) -> Option<u16> {
+    let headers = &parts.headers;
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Some(400);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) && !plain_chunked(headers) {
+        return Some(400);
+    }
+    if parts.version == Version::HTTP_11 && host.is_none() && parts.uri.authority().is_none() {
+        return Some(400); // HTTP/1.1 requires Host
+    }
+    if let Some(h) = host {
+        // Empty is allowed (RFC 9112 3.2); otherwise a host and an optional port, nothing
+        // that could change the meaning of a URL built from it.
+        if !h.is_empty() && http::uri::Authority::try_from(h.as_bytes()).is_err() {
+            return Some(400);
+        }
+    }
+    let target = parts.uri.path_and_query().map(|p| p.as_str());
+    match parts.method {
+        Method::CONNECT => return Some(400), // slogate is no tunnel (nginx's answer)
+        Method::TRACE => return Some(405),   // nginx's answer: it could echo credentials
+        Method::OPTIONS => {}
+        _ if target == Some("*") => return Some(400),
+        _ => {}
+    }
+    if parts.uri.scheme().is_none() && parts.uri.authority().is_some() {
+        return Some(400); // authority-form is for CONNECT only
+    }
+    None
 }
 
+/// Whether `Transfer-Encoding` is exactly `chunked`, once: any other coding (`identity,
+/// chunked`, `gzip, chunked`) or a second `chunked` would be read two ways, or passed on
+/// decoded once and still meant encoded (nginx answers 400 or 501 to each; slogate 400).
+/// (With `Content-Length` beside it, hyper's parser lets chunked win and drops the length,
+/// RFC 9112 6.3; the connection closes after the answer.)
+fn plain_chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    matches!(
+        (codings.next(), codings.next()),
+        (Some(c), None) if c.eq_ignore_ascii_case(b"chunked")
+    )
+}
+
+/// A WebSocket upgrade (ActionCable): the only protocol switch passed on. Any other
+/// `Upgrade` (`h2c` above all, which would let a client talk to the app past the proxy) is
+/// removed as a hop-by-hop header.
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
         && headers
             .get_all(header::CONNECTION)
             .iter()
@@ -373,7 +427,13 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Removes hop-by-hop headers, and those the `Connection` header names.
+/// A header name with `_`: nginx drops them (`underscores_in_headers off`), since Rack reads
+/// `X_Forwarded_For` as `X-Forwarded-For`, which slogate sets itself.
+fn has_underscore(name: &HeaderName) -> bool {
+    name.as_str().as_bytes().contains(&b'_')
+}
+
+/// Removes hop-by-hop headers, those the `Connection` header names, and names with `_`.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -382,7 +442,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    for name in named {
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| has_underscore(n))
+        .cloned()
+        .collect();
+    for name in named.into_iter().chain(underscored) {
         headers.remove(name);
     }
     for name in [
@@ -405,19 +470,21 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
     let upgrade_to = upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
-    if headers.keys().any(is_hop_by_hop) {
+    if headers
+        .keys()
+        .any(|n| is_hop_by_hop(n) || has_underscore(n))
+    {
         strip_hop_by_hop(&mut headers);
     }
     if let Some(proto) = upgrade_to {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, proto);
     }
-    if !headers.contains_key(header::HOST) {
-        // HTTP/2 carries the host in :authority.
-        if let Some(a) = cx.parts.uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                headers.insert(header::HOST, v);
-            }
+    // An absolute-form target's host replaces Host (RFC 9112 3.2.2, as nginx does); HTTP/2
+    // carries the host in :authority.
+    if let Some(a) = cx.parts.uri.authority() {
+        if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+            headers.insert(header::HOST, v);
         }
     }
     let arrival = Arrival {
