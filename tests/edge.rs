@@ -1059,3 +1059,57 @@ fn large_answers_taken_at_full_speed_are_complete() {
         lines.iter().find(|l| !l["upstream_duration"].is_number())
     );
 }
+
+#[test]
+fn the_connection_limit_queues_new_connections_and_says_so() {
+    // At server.max_connections slogate stops accepting (HAProxy's maxconn): a new
+    // connection waits in the listen queue, is not reset, and is served once one closes.
+    let s = start_slogate_with(&rails().addr(), "  max_connections: 4\n", "");
+    let ask = |c: &mut TcpStream| {
+        write!(c, "GET /up HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf)?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert!(ask(&mut c).unwrap().starts_with("HTTP/1.1 200"));
+            c
+        })
+        .collect();
+    let mut fifth = TcpStream::connect(s.addr()).expect("the kernel takes it into the queue");
+    fifth
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let waited = ask(&mut fifth);
+    assert!(
+        waited.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "the fifth connection waits while four are open: {waited:?}"
+    );
+    let m = s.metrics();
+    assert_eq!(m.sum("slogate_connections_open", &[]), 4.0);
+    assert_eq!(m.sum("slogate_connection_limit_reached_total", &[]), 1.0);
+    let log = std::fs::read_to_string(s.dir.path().join("stderr.log")).unwrap();
+    assert!(
+        log.contains("connection limit reached"),
+        "a clear log line: {log}"
+    );
+    // One closes: the waiting connection is accepted and its request answered.
+    drop(held.pop());
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = fifth.read(&mut buf).expect("answered once a slot frees");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(held);
+    drop(fifth);
+    wait_for("connections to close", Duration::from_secs(5), || {
+        (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(())
+    });
+}

@@ -108,7 +108,7 @@ impl Connections {
 
     /// Waits for room for one more connection (HAProxy's `maxconn`: past the limit, slogate
     /// stops accepting and new connections wait in the listen queue; none is reset).
-    async fn admit(&self) -> Slot<'_> {
+    async fn room(&self) -> OwnedSemaphorePermit {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -127,6 +127,11 @@ impl Connections {
         if self.permits.available_permits() > self.max / 10 {
             self.at_limit.store(false, Ordering::Relaxed);
         }
+        permit
+    }
+
+    /// An accepted connection takes the room it waited for.
+    fn open_slot(&self, permit: OwnedSemaphorePermit) -> Slot<'_> {
         self.open.inc();
         Slot {
             _permit: permit,
@@ -135,8 +140,8 @@ impl Connections {
     }
 
     /// Connections open now.
-    fn open(&self) -> usize {
-        self.max - self.permits.available_permits()
+    fn open(&self) -> i64 {
+        self.open.get()
     }
 }
 
@@ -331,8 +336,8 @@ async fn accept_loop(
     mut shutdown: ShutdownWatch,
 ) {
     loop {
-        let slot = tokio::select! {
-            s = connections.admit() => s,
+        let room = tokio::select! {
+            r = connections.room() => r,
             _ = shutdown.changed() => return,
         };
         let accepted = tokio::select! {
@@ -351,6 +356,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        let slot = connections.open_slot(room);
         let conn = Conn {
             peer,
             peer_value: peer.and_then(|p| HeaderValue::from_str(&p.to_string()).ok()),
