@@ -6,7 +6,7 @@
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
-# exact instruction counts). The release profile has line tables, so symbols resolve.
+# exact instruction counts; KEEP_DATA=1 keeps callgrind's file beside the report). The release profile has line tables, so symbols resolve.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 peer=$repo/benches/peer
@@ -123,6 +123,8 @@ else
   callgrind_control --zero "$sg" >/dev/null 2>&1 || true
   run_wrk "$DURATION" | tee "$work/wrk.txt"
   kill -INT "$sg"; wait "$sg" 2>/dev/null || true
+  # KEEP_DATA=1: keep the raw data beside the report (callgrind_annotate --tree=caller ...).
+  if [ "${KEEP_DATA:-0}" = 1 ]; then cp "$work/callgrind.out" "${out%.txt}.callgrind"; fi
   {
     echo "# $TARGET callgrind profile (user-space instructions only): $DURATION s, $CONNECTIONS connections, access log $ACCESS_LOG, $(date -u)"
     cat "$work/wrk.txt"
@@ -133,10 +135,10 @@ else
     # charges with inlined async code; the rows below them are true self costs.
     echo; echo "## exclusive instructions (top 60)"
     callgrind_annotate --inclusive=no --threshold=100 "$work"/callgrind.out* 2>/dev/null \
-      | grep -E '^ *[0-9,]+ \(' | head -60
+      | grep -E '^ *[0-9,]+ \(' | head -60 || true
     echo; echo "## inclusive instructions (top 60)"
     callgrind_annotate --inclusive=yes --threshold=100 "$work"/callgrind.out* 2>/dev/null \
-      | grep -E '^ *[0-9,]+ \(' | head -60
+      | grep -E '^ *[0-9,]+ \(' | head -60 || true
   } | sed -E 's/( +-)+ *$//; s/ +$//' >"$out"
 fi
 echo "profile.sh: written $out" >&2

@@ -25,19 +25,19 @@ pub struct LoggedOperation<'a> {
     /// Outcome.
     pub outcome: &'a str,
     /// Error codes and counts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub error_codes: Vec<(&'a str, u64)>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub error_codes: &'a [(String, u64)],
 }
 
 /// One access log line.
 #[derive(Debug, Serialize)]
 pub struct AccessRecord<'a> {
     /// RFC 3339 UTC time the request started, with milliseconds.
-    pub time: String,
+    pub time: &'a str,
     /// X-Request-Id.
     pub request_id: &'a str,
     /// Client address as seen by slogate (or from trusted forwarding headers).
-    pub client: String,
+    pub client: &'a str,
     /// HTTP method.
     pub method: &'a str,
     /// Path (with the query string if configured).
@@ -63,13 +63,138 @@ pub struct AccessRecord<'a> {
     /// The worst outcome of the request's operations.
     pub outcome: &'a str,
     /// The operations.
-    pub operations: Vec<LoggedOperation<'a>>,
+    pub operations: &'a [LoggedOperation<'a>],
     /// Why the request failed inside the proxy, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<&'a str>,
     /// User-Agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
+}
+
+impl AccessRecord<'_> {
+    /// Appends the line as `serde_json::to_writer` writes this record (the test oracle),
+    /// without serde's per-field machinery: the line costs a few hundred instructions, and
+    /// strings that need no escaping (nearly all) are copied whole.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"time\":");
+        json_str(out, self.time);
+        field_str(out, "request_id", self.request_id);
+        field_str(out, "client", self.client);
+        field_str(out, "method", self.method);
+        field_str(out, "path", self.path);
+        field_raw(out, "status", itoa::Buffer::new().format(self.status));
+        field_f64(out, "duration", self.duration);
+        if let Some(d) = self.upstream_duration {
+            field_f64(out, "upstream_duration", d);
+        }
+        if let Some(u) = self.upstream {
+            field_str(out, "upstream", u);
+        }
+        field_raw(
+            out,
+            "bytes_sent",
+            itoa::Buffer::new().format(self.bytes_sent),
+        );
+        field_raw(
+            out,
+            "bytes_received",
+            itoa::Buffer::new().format(self.bytes_received),
+        );
+        field_str(out, "kind", self.kind);
+        field_str(out, "service", self.service);
+        field_str(out, "outcome", self.outcome);
+        out.extend_from_slice(b",\"operations\":[");
+        for (i, op) in self.operations.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            json_str(out, op.name);
+            field_str(out, "type", op.op_type);
+            field_str(out, "outcome", op.outcome);
+            if !op.error_codes.is_empty() {
+                out.extend_from_slice(b",\"error_codes\":[");
+                for (j, (code, n)) in op.error_codes.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'[');
+                    json_str(out, code);
+                    out.push(b',');
+                    out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
+                    out.push(b']');
+                }
+                out.push(b']');
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(e) = self.error {
+            field_str(out, "error", e);
+        }
+        if let Some(ua) = self.user_agent {
+            field_str(out, "user_agent", ua);
+        }
+        out.push(b'}');
+    }
+}
+
+fn key(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn field_str(out: &mut Vec<u8>, name: &str, value: &str) {
+    key(out, name);
+    json_str(out, value);
+}
+
+fn field_raw(out: &mut Vec<u8>, name: &str, value: &str) {
+    key(out, name);
+    out.extend_from_slice(value.as_bytes());
+}
+
+fn field_f64(out: &mut Vec<u8>, name: &str, value: f64) {
+    key(out, name);
+    // serde_json's own float form (shortest round-trip, `e+` exponents, null when not
+    // finite); writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &value);
+}
+
+/// A JSON string as serde_json escapes it: `"` and `\\`, the short forms of \b \f \n \r
+/// \t, other control characters as `\u00XX`; everything else (UTF-8 included) as it is.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// How often the writer thread writes what accumulated.
@@ -170,13 +295,9 @@ impl AccessLog {
             self.metrics.access_log_dropped();
             return;
         }
-        let before = pending.data.len();
-        if serde_json::to_writer(&mut pending.data, record).is_ok() {
-            pending.data.push(b'\n');
-            pending.lines += 1;
-        } else {
-            pending.data.truncate(before);
-        }
+        record.write_json(&mut pending.data);
+        pending.data.push(b'\n');
+        pending.lines += 1;
     }
 
     /// Writes what is pending now (at shutdown).
@@ -192,34 +313,42 @@ impl AccessLog {
 /// The date and time of day change once a second: they are formatted once per second per
 /// thread and only the milliseconds are added per line.
 pub fn rfc3339(t: SystemTime) -> String {
+    let mut buf = [0u8; 24];
+    rfc3339_into(t, &mut buf).to_string()
+}
+
+/// [`rfc3339`] into `buf`, without allocating: the date and time of day are formatted once
+/// per second and thread.
+pub fn rfc3339_into(t: SystemTime, buf: &mut [u8; 24]) -> &str {
     thread_local! {
-        static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = d.as_secs();
-    SECOND.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.0 != secs {
-            let (days, rem) = (secs / 86_400, secs % 86_400);
-            let (y, m, day) = civil_from_days(days as i64);
-            cached.1 = format!(
-                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
-                rem / 3600,
-                rem / 60 % 60,
-                rem % 60
-            );
-            cached.0 = secs;
+    let (cached_secs, mut day) = SECOND.get();
+    if cached_secs != secs {
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, dd) = civil_from_days(days as i64);
+        let text = format!(
+            "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        );
+        // Years past 9999 do not fit; they do not happen.
+        if text.len() == 19 {
+            day.copy_from_slice(text.as_bytes());
+            SECOND.set((secs, day));
         }
-        let millis = d.subsec_millis();
-        let mut out = String::with_capacity(cached.1.len() + 5);
-        out.push_str(&cached.1);
-        out.push('.');
-        out.push(char::from(b'0' + (millis / 100) as u8));
-        out.push(char::from(b'0' + (millis / 10 % 10) as u8));
-        out.push(char::from(b'0' + (millis % 10) as u8));
-        out.push('Z');
-        out
-    })
+    }
+    let millis = d.subsec_millis();
+    buf[..19].copy_from_slice(&day);
+    buf[19] = b'.';
+    buf[20] = b'0' + (millis / 100) as u8;
+    buf[21] = b'0' + (millis / 10 % 10) as u8;
+    buf[22] = b'0' + (millis % 10) as u8;
+    buf[23] = b'Z';
+    std::str::from_utf8(buf).unwrap_or("")
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
@@ -239,6 +368,61 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Mostly plain, with quotes, backslashes, control characters and UTF-8 in the mix.
+        prop_oneof![
+            "[a-zA-Z0-9 /_.-]{0,40}",
+            "[\\x00-\\x1f\"\\\\a-z\u{e9}\u{1F600}\u{7f}]{0,20}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn lines_are_what_serde_json_writes(
+            strings in proptest::collection::vec(text(), 12),
+            status in any::<u16>(),
+            duration in prop_oneof![any::<f64>(), 0.0..100.0f64],
+            upstream_duration in proptest::option::of(0.0..10.0f64),
+            bytes in any::<(u32, u32)>(),
+            flags in any::<(bool, bool, bool)>(),
+            codes in proptest::collection::vec(("[A-Z_\"]{1,12}", any::<u64>()), 0..3),
+            ops in 0usize..3,
+        ) {
+            let operations: Vec<LoggedOperation<'_>> = (0..ops)
+                .map(|i| LoggedOperation {
+                    name: &strings[9 + i % 3],
+                    op_type: "query",
+                    outcome: "success",
+                    error_codes: if i == 0 { &codes } else { &[] },
+                })
+                .collect();
+            let record = AccessRecord {
+                time: &strings[0],
+                request_id: &strings[1],
+                client: &strings[2],
+                method: &strings[3],
+                path: &strings[4],
+                status,
+                duration,
+                upstream_duration,
+                upstream: flags.0.then_some(strings[5].as_str()),
+                bytes_sent: bytes.0 as usize,
+                bytes_received: bytes.1 as usize,
+                kind: "graphql",
+                service: &strings[6],
+                outcome: &strings[7],
+                operations: &operations,
+                error: flags.1.then_some(strings[8].as_str()),
+                user_agent: flags.2.then_some(strings[10].as_str()),
+            };
+            let mut ours = Vec::new();
+            record.write_json(&mut ours);
+            let oracle = serde_json::to_vec(&record).unwrap();
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(oracle).unwrap());
+        }
+    }
 
     #[test]
     fn formats_times() {

@@ -160,9 +160,7 @@ pub fn set_upstream_headers(req: &mut HeaderMap, arrival: &Arrival<'_>) {
         }
     }
     remove(req, &PROXY);
-    if let Ok(v) = HeaderValue::try_from(request_start(SystemTime::now())) {
-        req.insert(X_REQUEST_START, v);
-    }
+    req.insert(X_REQUEST_START, request_start_value(SystemTime::now()));
 }
 
 /// Removes a header only if present (a removal hashes the name either way; a lookup is
@@ -171,6 +169,28 @@ fn remove(req: &mut HeaderMap, name: &HeaderName) {
     if req.contains_key(name) {
         req.remove(name);
     }
+}
+
+/// [`request_start`] as a header value, formatted once per millisecond and thread (tens of
+/// requests share one at full load).
+fn request_start_value(now: SystemTime) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u128, HeaderValue)> =
+            const { std::cell::RefCell::new((0, HeaderValue::from_static("t=0.000"))) };
+    }
+    let ms = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != ms {
+            let v = HeaderValue::try_from(request_start(now))
+                .unwrap_or(HeaderValue::from_static("t=0.000"));
+            *last = (ms, v);
+        }
+        last.1.clone()
+    })
 }
 
 /// nginx's `t=${msec}`: seconds since the epoch with milliseconds, as APMs read it for

@@ -35,7 +35,20 @@ fn splitmix(state: &Cell<u64>) -> u64 {
 
 /// A new id: 32 lowercase hex characters (128 bits), unique per process and thread.
 pub fn generate() -> String {
-    STATE.with(|s| format!("{:016x}{:016x}", splitmix(s), splitmix(s)))
+    String::from_utf8_lossy(&generate_bytes()).into_owned()
+}
+
+/// [`generate`] without allocating.
+pub fn generate_bytes() -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let (a, b) = STATE.with(|s| (splitmix(s), splitmix(s)));
+    let mut out = [0u8; 32];
+    for (i, word) in [a, b].into_iter().enumerate() {
+        for j in 0..16 {
+            out[i * 16 + j] = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -49,6 +62,11 @@ mod tests {
         assert!(ids
             .iter()
             .all(|i| i.len() == 32 && i.bytes().all(|b| b.is_ascii_hexdigit())));
+        let a = generate_bytes();
+        assert!(a
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_ne!(a, generate_bytes());
         assert!(is_acceptable(b"abc-123"));
         assert!(!is_acceptable(b"with space"));
         assert!(!is_acceptable(&[b'a'; 300]));

@@ -91,7 +91,8 @@ pub async fn handle(
     let (request_id, generated_id) = match parts.headers.get("x-request-id") {
         Some(v) if request_id::is_acceptable(v.as_bytes()) => (v.clone(), false),
         _ => (
-            HeaderValue::try_from(request_id::generate()).unwrap_or(HeaderValue::from_static("-")),
+            HeaderValue::from_bytes(&request_id::generate_bytes())
+                .unwrap_or(HeaderValue::from_static("-")),
             true,
         ),
     };

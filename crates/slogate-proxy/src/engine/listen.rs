@@ -417,8 +417,8 @@ where
 {
     if h2 {
         let service = service_fn(move |req| {
-            let conn = conn.clone();
-            async move { Ok::<_, std::convert::Infallible>(handler::handle(rt, conn, req).await) }
+            let handling = Box::pin(handler::handle(rt, conn.clone(), req));
+            async move { Ok::<_, std::convert::Infallible>(handling.await) }
         });
         let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -431,8 +431,12 @@ where
     let service = service_fn(move |req| {
         let (conn, watch) = (conn.clone(), watch.clone());
         watch.request_began();
+        // The request's future (~5 KB of state) lives on the heap only while the request
+        // is handled: hyper keeps room for one in-flight future per connection for the
+        // connection's life, and an idle keep-alive connection should hold none of it.
+        let handling = Box::pin(handler::handle(rt, conn, req));
         async move {
-            let resp = handler::handle(rt, conn, req).await;
+            let resp = handling.await;
             watch.request_answered();
             Ok::<_, std::convert::Infallible>(resp)
         }

@@ -9,7 +9,7 @@ use slogate_core::exchange::{Account, Ending, Exchange};
 use slogate_core::Kind;
 use slogate_metrics::RequestLabels;
 
-use crate::access_log::{rfc3339, AccessRecord, LoggedOperation};
+use crate::access_log::{rfc3339_into, AccessRecord, LoggedOperation};
 use crate::runtime::Runtime;
 
 /// What the access log says of a request besides its account.
@@ -134,12 +134,33 @@ fn write_log(
     backend: Option<usize>,
     log: &LogFields,
 ) {
+    let mut time = [0u8; 24];
+    let mut ip = [0u8; 48];
+    let client = match log.client {
+        None => "unix",
+        Some(addr) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut ip[..]);
+            let _ = write!(cursor, "{addr}");
+            let n = cursor.position() as usize;
+            std::str::from_utf8(&ip[..n]).unwrap_or("")
+        }
+    };
+    let operations: Vec<LoggedOperation<'_>> = account
+        .operations
+        .iter()
+        .zip(labels)
+        .map(|(op, label)| LoggedOperation {
+            name: label,
+            op_type: op.op_type.as_str(),
+            outcome: op.outcome.as_str(),
+            error_codes: &op.error_codes,
+        })
+        .collect();
     let record = AccessRecord {
-        time: rfc3339(log.started_at),
+        time: rfc3339_into(log.started_at, &mut time),
         request_id: text(&log.request_id).unwrap_or(""),
-        client: log
-            .client
-            .map_or_else(|| "unix".to_string(), |ip| ip.to_string()),
+        client,
         method: log.method.as_str(),
         path: &log.path,
         status: account.status,
@@ -151,22 +172,12 @@ fn write_log(
         kind: account.kind.as_str(),
         service: rt.service(),
         outcome: account.outcome.as_str(),
-        operations: account
-            .operations
-            .iter()
-            .zip(labels)
-            .map(|(op, label)| LoggedOperation {
-                name: label,
-                op_type: op.op_type.as_str(),
-                outcome: op.outcome.as_str(),
-                error_codes: op
-                    .error_codes
-                    .iter()
-                    .map(|(c, n)| (c.as_str(), *n))
-                    .collect(),
-            })
-            .collect(),
-        error: if account.upstream_failed { error } else { None },
+        operations: &operations,
+        error: if account.upstream_failed {
+            error.as_deref()
+        } else {
+            None
+        },
         user_agent: log.user_agent.as_ref().and_then(text),
     };
     rt.access_log.write(&record);
