@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use slogate_config::{ConfigError, Overrides};
+use slogate_diagnostics::{FileError, COMMAND_LINE};
 
 #[derive(Parser)]
 #[command(
@@ -147,14 +148,8 @@ fn load_checked(args: &ConfigArgs) -> anyhow::Result<(slogate_config::Config, St
     let file = args
         .config
         .as_ref()
-        .map_or("<command line>".to_string(), |p| p.display().to_string());
-    slogate_proxy::preflight(&config).map_err(|message| ConfigError {
-        file: file.clone(),
-        issues: vec![slogate_config::Issue {
-            key: String::new(),
-            message,
-        }],
-    })?;
+        .map_or(COMMAND_LINE.to_string(), |p| p.display().to_string());
+    slogate_proxy::preflight(&config).map_err(|message| FileError::single(&file, "", message))?;
     Ok((config, file))
 }
 
@@ -227,10 +222,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slogate: {e:#}");
-            let usage = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<slogate_slo::SpecError>().is_some()
-                || e.downcast_ref::<slogate_jobs::ConfigError>().is_some()
-                || e.downcast_ref::<slogate_harness::ScenarioError>().is_some();
+            // Every file slogate reads reports its mistakes as a FileError.
+            let usage = e.downcast_ref::<FileError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

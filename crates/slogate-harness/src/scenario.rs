@@ -3,66 +3,20 @@
 //! the file, the key and the problem.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use slogate_core::request::is_graphql_name;
 use slogate_core::response::ClassificationPolicy;
 use slogate_core::{OperationType, Outcome};
+use slogate_diagnostics::{Checker, FileError, HumanDuration as Dur};
 
 use crate::latency::Latency;
 
-/// A scenario that cannot be used: the file, the key and what is wrong. Maps to exit code 2.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ScenarioError {
-    /// The file as named by the user.
-    pub file: String,
-    /// Every mistake found: (key, problem). An empty key speaks of the whole file.
-    pub issues: Vec<(String, String)>,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (key, message)) in self.issues.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            if key.is_empty() {
-                write!(f, "{}: {message}", self.file)?;
-            } else {
-                write!(f, "{}: {key}: {message}", self.file)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl ScenarioError {
-    fn single(file: &str, key: impl Into<String>, message: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            file: file.to_string(),
-            issues: vec![(key.into(), message.into())],
-        }
-    }
-}
-
-/// A duration written like `250ms`, `2s` or `1m`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Dur(Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map(Dur)
-            .map_err(|e| {
-                D::Error::custom(format!("{text:?} is not a duration like 250ms or 2s ({e})"))
-            })
-    }
-}
+/// A scenario that cannot be used: the file, the key and what is wrong (the [`FileError`]
+/// every file slogate reads reports). Maps to exit code 2.
+pub type ScenarioError = FileError;
 
 fn one() -> f64 {
     1.0
@@ -655,16 +609,13 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::single(&file, "", format!("cannot read: {e}")))?;
+        let (file, text) = slogate_diagnostics::read_file(path)?;
         Scenario::parse(&file, &text)
     }
 
     /// Parses and validates scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let raw: RawScenario = slogate_config::from_yaml(text)
-            .map_err(|e| ScenarioError::single(file, e.key, e.message))?;
+        let raw: RawScenario = slogate_diagnostics::parse_yaml(file, text)?;
         validate(file, raw)
     }
 
@@ -690,33 +641,18 @@ impl Scenario {
     }
 }
 
-#[derive(Default)]
-struct Checker {
-    issues: Vec<(String, String)>,
+/// The scenario's own check on top of the shared issue collector.
+trait ScenarioChecks {
+    fn weight(&mut self, key: &str, w: f64) -> f64;
 }
 
-impl Checker {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.issues.push((key.into(), message.into()));
-    }
-
+impl ScenarioChecks for Checker {
     fn weight(&mut self, key: &str, w: f64) -> f64 {
         if !w.is_finite() || w < 0.0 {
             self.push(key, format!("{w} must be a number >= 0"));
             return 0.0;
         }
         w
-    }
-
-    fn finish(self, file: &str) -> Result<(), ScenarioError> {
-        if self.issues.is_empty() {
-            Ok(())
-        } else {
-            Err(ScenarioError {
-                file: file.to_string(),
-                issues: self.issues,
-            })
-        }
     }
 }
 
@@ -774,7 +710,7 @@ fn validate(file: &str, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let total: f64 = scenario.operations.iter().map(|o| o.weight).sum::<f64>()
         + scenario.batches.iter().map(|b| b.weight).sum::<f64>()
         + scenario.rest.iter().map(|r| r.weight).sum::<f64>();
-    if total <= 0.0 && c.issues.is_empty() {
+    if total <= 0.0 && c.is_empty() {
         c.push(
             "operations",
             "nothing to send: give at least one operation, batch or route a weight above 0",
