@@ -54,4 +54,4 @@ pub mod request;
 pub mod response;
 pub mod route;
 
-pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS};
+pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS, DEFAULT_JOB_BUCKETS};

@@ -7,6 +7,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+use slogate_core::request::is_graphql_name;
+use slogate_core::route::{RouteTemplate, KNOWN_METHODS};
+use slogate_core::{sentinel, OperationType};
+
 use crate::decimal::Decimal;
 use crate::duration::{parse_threshold, PromDuration};
 use crate::error::SpecError;
@@ -17,16 +21,11 @@ use crate::openslo;
 use slogate_diagnostics::{path_issue, Checker, Scope};
 
 /// The histogram buckets the proxy uses unless its config says otherwise.
-pub const DEFAULT_BUCKETS: [f64; 13] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub use slogate_core::DEFAULT_BUCKETS;
 
 /// The histogram buckets `slogate jobs` uses unless its config says otherwise: the request
 /// buckets, then minutes to an hour (jobs take longer than requests).
-pub const DEFAULT_JOB_BUCKETS: [f64; 20] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-    300.0, 600.0, 1800.0, 3600.0,
-];
+pub use slogate_core::DEFAULT_JOB_BUCKETS;
 
 /// How long an SLO's metrics may be missing before `SLOMetricsAbsent` fires.
 pub const DEFAULT_ABSENT_FOR: PromDuration = PromDuration::from_secs(600);
@@ -44,10 +43,6 @@ const RESERVED_LABELS: [&str; 10] = [
     "tier",
     "category",
 ];
-
-const GRAPHQL_SENTINELS: [&str; 3] = ["(anonymous)", "(invalid)", "(other)"];
-const GRAPHQL_TYPES: [&str; 4] = ["query", "mutation", "subscription", "unknown"];
-const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Reads and validates a spec file.
 ///
@@ -649,27 +644,22 @@ fn validate_graphql(
     field: &str,
     issues: &mut Scope<'_>,
 ) -> Option<Operation> {
-    let name_ok = GRAPHQL_SENTINELS.contains(&name.as_str())
-        || (name
-            .as_bytes()
-            .first()
-            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-    if !name_ok {
+    if !sentinel::OPERATIONS.contains(&name.as_str()) && !is_graphql_name(&name) {
         issues.push(
             format!("{field}.graphql"),
             format!(
                 "{name:?} is not a GraphQL operation name (letters, digits, '_') nor one of {}",
-                GRAPHQL_SENTINELS.join(", ")
+                sentinel::OPERATIONS.join(", ")
             ),
         );
         return None;
     }
     if let Some(t) = &operation_type {
-        if !GRAPHQL_TYPES.contains(&t.as_str()) {
+        if !OperationType::GRAPHQL.iter().any(|g| g.as_str() == t) {
+            let types: Vec<&str> = OperationType::GRAPHQL.map(OperationType::as_str).to_vec();
             issues.push(
                 format!("{field}.type"),
-                format!("{t:?} is not one of {}", GRAPHQL_TYPES.join(", ")),
+                format!("{t:?} is not one of {}", types.join(", ")),
             );
             return None;
         }
@@ -680,12 +670,14 @@ fn validate_graphql(
     })
 }
 
+/// An `http:` operation is a label as slogate's route namer writes it: a method it keeps
+/// and a route template.
 fn check_route(route: &str) -> Result<(), String> {
     let hint = "an HTTP operation is `METHOD /route/template`, e.g. `GET /api/v1/courses/:id`";
     let Some((method, path)) = route.split_once(' ') else {
         return Err(format!("{route:?}: {hint}"));
     };
-    if !HTTP_METHODS.contains(&method) {
+    if !KNOWN_METHODS.contains(&method) {
         return Err(format!("{route:?}: unknown method {method:?}; {hint}"));
     }
     if !path.starts_with('/')
@@ -697,7 +689,9 @@ fn check_route(route: &str) -> Result<(), String> {
             "{route:?}: the path must start with '/' and hold no spaces or query string; {hint}"
         ));
     }
-    Ok(())
+    RouteTemplate::parse(route)
+        .map(drop)
+        .map_err(|e| format!("{route:?}: {e}; {hint}"))
 }
 
 /// Parses a target percentage: a number or text (`99.9`, `"99.9%"`),
@@ -820,5 +814,22 @@ fn check_unique_ids(slos: &[Slo], issues: &mut Checker) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_operations_are_route_labels_as_the_proxy_writes_them() {
+        assert_eq!(check_route("GET /api/v1/courses/:id"), Ok(()));
+        assert_eq!(check_route("TRACE /files/*path"), Ok(()));
+        let e = check_route("FETCH /x").unwrap_err();
+        assert!(e.contains("unknown method \"FETCH\""), "{e}");
+        let e = check_route("GET /x?a=1").unwrap_err();
+        assert!(e.contains("no spaces or query string"), "{e}");
+        let e = check_route("GET /files/*path/more").unwrap_err();
+        assert!(e.contains("'*' must be the last segment"), "{e}");
     }
 }
