@@ -38,7 +38,7 @@
 //! let verdict = response.finish();
 //! assert_eq!(verdict.for_operation(0).0, Outcome::ClientError);
 //! ```
-// No unsafe code, with one audited exception: `json::masks_of` calls the SSE2 mask builder
+// No unsafe code, with one audited exception: `json/masks.rs` calls the SSE2 mask builder
 // (SSE2 is part of the x86-64 baseline; the call is compiled only where the build enables
 // it). Everything else would fail to compile.
 #![deny(unsafe_code)]
