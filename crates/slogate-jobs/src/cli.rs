@@ -14,11 +14,12 @@ use slogate_metrics::{prometheus, CardinalityGuard, Registry};
 
 use crate::admin::AdminApp;
 use crate::classify::OutcomeRules;
-use crate::config::{load_config, resolve_redis_url, ConfigError, JobsConfig, STDIN};
+use crate::config::{load_config, ConfigError, JobsConfig, STDIN};
 use crate::follow::{FileFollower, StartAt};
 use crate::metrics::JobMetrics;
 use crate::queues::QueuePoller;
 use crate::recorder::JobRecorder;
+use crate::redis_url::resolve_redis_url;
 use crate::services::{FileFollowService, QueuePollService, StdinFollowService};
 
 /// Job SLIs from Sidekiq's JSON log and queue health from its Redis, served

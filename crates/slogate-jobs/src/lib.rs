@@ -71,6 +71,7 @@ pub mod lines;
 pub mod metrics;
 pub mod queues;
 pub mod recorder;
+pub mod redis_url;
 pub mod services;
 pub mod time;
 
