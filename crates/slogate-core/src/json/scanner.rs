@@ -138,7 +138,6 @@ pub struct JsonScanner {
     /// Backslashes ending the raw string content seen so far (their parity says whether the
     /// next quote is escaped).
     raw_backslashes: usize,
-    consumed: u64,
 }
 
 impl Default for JsonScanner {
@@ -169,13 +168,7 @@ impl JsonScanner {
             skip_in_string: false,
             skip_escaped: false,
             raw_backslashes: 0,
-            consumed: 0,
         }
-    }
-
-    /// Bytes fed so far.
-    pub fn consumed(&self) -> u64 {
-        self.consumed
     }
 
     /// Where the scanner stands after the input fed so far.
@@ -189,7 +182,6 @@ impl JsonScanner {
 
     /// Feed the next chunk. Returns the status after it.
     pub fn feed<V: Visitor>(&mut self, input: &[u8], visitor: &mut V) -> Status {
-        self.consumed += input.len() as u64;
         let mut i = 0;
         while i < input.len() {
             i = match self.state {
