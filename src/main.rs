@@ -119,16 +119,6 @@ struct CheckArgs {
     jobs: Option<PathBuf>,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLOGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let (config, _) = load_checked(&args.config)?;
     slogate_proxy::run(
@@ -207,7 +197,7 @@ fn import_nginx(args: &NginxImportArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    slogate_diagnostics::init_logging();
     let result = match cli.command {
         Command::Import(ImportFrom::Nginx(args)) => return import_nginx(&args),
         Command::Run(args) => run(args),

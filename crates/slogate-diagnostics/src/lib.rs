@@ -18,11 +18,15 @@
 #![deny(missing_docs)]
 
 mod duration;
+mod log;
 mod yaml;
 
 use std::fmt;
 
 pub use duration::{duration, HumanDuration};
+#[cfg(feature = "log")]
+pub use log::init_logging;
+pub use log::{log_directives, LOG_ENV};
 pub use yaml::{from_yaml, parse_yaml, path_issue, read_file, yaml_documents, YamlError};
 
 /// The name a [`FileError`] gives to flags alone, when no file was named.
