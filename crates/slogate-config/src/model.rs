@@ -9,12 +9,12 @@ use slogate_core::request::ExtractorOptions;
 use slogate_core::response::{ClassificationPolicy, DEFAULT_CLIENT_CODES, DEFAULT_SYSTEM_CODES};
 use slogate_core::route::{RouteNamer, RouteTemplate};
 use slogate_core::Outcome;
+use slogate_diagnostics::Checker;
 
 use crate::cidr::Cidr;
 use crate::manifest::{load_manifest, load_name_list, ManifestOperation};
 use crate::raw::RawConfig;
 use crate::ConfigError;
-use slogate_diagnostics::Checker;
 
 /// Where a listener or backend lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

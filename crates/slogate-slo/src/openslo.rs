@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+use slogate_diagnostics::{path_issue, Checker, Issue, Scope};
 
 use crate::decimal::Decimal;
 use crate::model::{Indicator, Period, RatioEvents, Slo, SpecFormat};
 use crate::promql::WINDOW_PLACEHOLDERS;
 use crate::spec::{check_service, check_slug, parse_period, parse_target, DEFAULT_ABSENT_FOR};
-use slogate_diagnostics::{path_issue, Checker, Scope};
 
 const API_VERSION: &str = "openslo/v1";
 
@@ -166,7 +166,7 @@ pub(crate) fn parse(docs: &[Value], issues: &mut Checker) -> Vec<Slo> {
             ),
             Ok(doc) => parsed.push((position, context, doc)),
             Err(err) => {
-                let slogate_diagnostics::Issue {
+                let Issue {
                     key: field,
                     message,
                 } = path_issue(&err);
@@ -204,7 +204,7 @@ fn collect_slis(
                 slis.insert(doc.metadata.name.clone(), spec);
             }
             Err(err) => {
-                let slogate_diagnostics::Issue {
+                let Issue {
                     key: field,
                     message,
                 } = path_issue(&err);
@@ -235,7 +235,7 @@ fn convert_slo(
     let spec: SloSpec = match serde_path_to_error::deserialize(doc.spec.clone()) {
         Ok(spec) => spec,
         Err(err) => {
-            let slogate_diagnostics::Issue {
+            let Issue {
                 key: field,
                 message,
             } = path_issue(&err);

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
-
 use slogate_core::request::is_graphql_name;
 use slogate_core::route::{RouteTemplate, KNOWN_METHODS};
 use slogate_core::{sentinel, OperationType};
+use slogate_diagnostics::{path_issue, Checker, Scope};
 
 use crate::decimal::Decimal;
 use crate::duration::{parse_threshold, PromDuration};
@@ -18,7 +18,6 @@ use crate::model::{
     Indicator, JobHistogram, Operation, Period, Selection, Slo, Source, Spec, SpecFormat,
 };
 use crate::openslo;
-use slogate_diagnostics::{path_issue, Checker, Scope};
 
 /// The histogram buckets the proxy uses unless its config says otherwise.
 pub use slogate_core::DEFAULT_BUCKETS;
