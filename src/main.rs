@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use slogate_config::{ConfigError, Overrides};
+use slogate_diagnostics::{FileError, COMMAND_LINE};
 
 #[derive(Parser)]
 #[command(
@@ -118,16 +119,6 @@ struct CheckArgs {
     jobs: Option<PathBuf>,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLOGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let (config, _) = load_checked(&args.config)?;
     slogate_proxy::run(
@@ -147,14 +138,8 @@ fn load_checked(args: &ConfigArgs) -> anyhow::Result<(slogate_config::Config, St
     let file = args
         .config
         .as_ref()
-        .map_or("<command line>".to_string(), |p| p.display().to_string());
-    slogate_proxy::preflight(&config).map_err(|message| ConfigError {
-        file: file.clone(),
-        issues: vec![slogate_config::Issue {
-            key: String::new(),
-            message,
-        }],
-    })?;
+        .map_or(COMMAND_LINE.to_string(), |p| p.display().to_string());
+    slogate_proxy::preflight(&config).map_err(|message| FileError::single(&file, "", message))?;
     Ok((config, file))
 }
 
@@ -212,7 +197,7 @@ fn import_nginx(args: &NginxImportArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    slogate_diagnostics::init_logging();
     let result = match cli.command {
         Command::Import(ImportFrom::Nginx(args)) => return import_nginx(&args),
         Command::Run(args) => run(args),
@@ -227,10 +212,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slogate: {e:#}");
-            let usage = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<slogate_slo::SpecError>().is_some()
-                || e.downcast_ref::<slogate_jobs::ConfigError>().is_some()
-                || e.downcast_ref::<slogate_harness::ScenarioError>().is_some();
+            // Every file slogate reads reports its mistakes as a FileError.
+            let usage = e.downcast_ref::<FileError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

@@ -9,11 +9,12 @@ use slogate_core::request::ExtractorOptions;
 use slogate_core::response::{ClassificationPolicy, DEFAULT_CLIENT_CODES, DEFAULT_SYSTEM_CODES};
 use slogate_core::route::{RouteNamer, RouteTemplate};
 use slogate_core::Outcome;
+use slogate_diagnostics::Checker;
 
 use crate::cidr::Cidr;
 use crate::manifest::{load_manifest, load_name_list, ManifestOperation};
 use crate::raw::RawConfig;
-use crate::{ConfigError, Issue};
+use crate::ConfigError;
 
 /// Where a listener or backend lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,19 +280,13 @@ pub struct Config {
     pub pages: PagesSettings,
 }
 
-/// Collects issues while validating.
-struct Checker {
-    issues: Vec<Issue>,
+/// slogate-config's own checks on top of the shared issue collector.
+trait ConfigChecks {
+    fn outcome(&mut self, key: &str, value: &str) -> Outcome;
+    fn positive(&mut self, key: &str, d: Duration) -> Duration;
 }
 
-impl Checker {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.issues.push(Issue {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
+impl ConfigChecks for Checker {
     fn outcome(&mut self, key: &str, value: &str) -> Outcome {
         match Outcome::parse(value) {
             Some(o) if o != Outcome::Canceled => o,
@@ -327,7 +322,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 /// Checks every field of `raw` and builds the model; `base` resolves relative paths (the
 /// directory of the configuration file).
 pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
-    let mut c = Checker { issues: Vec::new() };
+    let mut c = Checker::default();
     let server = validate_server(&mut c, &raw, base);
     let admin_listen = match raw.admin.listen.parse::<SocketAddr>() {
         Ok(a) => a,
@@ -348,12 +343,7 @@ pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, Confi
     let static_files = validate_static(&mut c, &raw, base);
     let compression = validate_compression(&mut c, &raw);
     let pages = validate_pages(&mut c, &raw, base, &static_files);
-    if !c.issues.is_empty() {
-        return Err(ConfigError {
-            file: file.to_string(),
-            issues: c.issues,
-        });
-    }
+    c.finish(file)?;
     Ok(Config {
         server,
         admin_listen,

@@ -1,7 +1,6 @@
 //! Human-friendly sizes (`1MiB`, `64k`, `1048576`) and durations (`2s`, `500ms`).
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -87,50 +86,8 @@ impl Serialize for ByteSize {
     }
 }
 
-/// A duration written as `2s`, `500ms`, `1m 30s`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = HumanDuration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as 2s, 500ms or 1m")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
-                humantime::parse_duration(v.trim())
-                    .map(HumanDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "{v:?} is not a duration ({e}); write e.g. 2s, 500ms, 1m"
-                        ))
-                    })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumanDuration, E> {
-                Err(E::custom(format!(
-                    "{v} has no unit; write e.g. {v}s or {v}ms"
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumanDuration, E> {
-                Err(E::custom(format!(
-                    "{v} has no unit; write e.g. {v}s or {v}ms"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<HumanDuration, E> {
-                Err(E::custom(format!("{v} has no unit; write e.g. {v}s")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
+/// A duration written as `2s`, `500ms`, `1m 30s` (shared by every file slogate reads).
+pub use slogate_diagnostics::HumanDuration;
 
 #[cfg(test)]
 mod tests {

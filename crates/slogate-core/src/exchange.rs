@@ -166,6 +166,10 @@ pub struct Account {
     pub status: u16,
     /// The inspection bound the request hit, if any.
     pub limit: Option<InspectionLimit>,
+    /// Elements of a batch response past [`crate::response::MAX_ELEMENTS`], which were
+    /// not classified: the operations they answer (if the request's were counted) got the
+    /// fallback outcome. Count them with `SliMetrics::observe_dropped_elements`.
+    pub dropped_elements: u64,
     /// From the first byte of the request to the end of the response (to the response
     /// head for streams and upgrades).
     pub duration: Duration,
@@ -360,7 +364,7 @@ impl<'p> Exchange<'p> {
             Ending::UpstreamFailed { .. } | Ending::UpstreamBroken => Termination::UpstreamFailed,
             Ending::ClientGone => Termination::ClientGone,
         };
-        let (status, verdict, end) = match response {
+        let (status, (verdict, dropped_elements), end) = match response {
             ResponseSide::Proxied {
                 status,
                 inspector,
@@ -368,16 +372,16 @@ impl<'p> Exchange<'p> {
                 head_at,
             } => (
                 status,
-                inspector.finish(),
+                inspector.finish_counting_dropped(),
                 if streaming { head_at } else { at },
             ),
-            ResponseSide::Local { status } => (status, self.status_verdict(status), at),
+            ResponseSide::Local { status } => (status, (self.status_verdict(status), 0), at),
             ResponseSide::Awaiting => {
                 let status = match ending {
                     Ending::UpstreamFailed { status } => status.unwrap_or(0),
                     _ => 0,
                 };
-                (status, self.status_verdict(status), at)
+                (status, (self.status_verdict(status), 0), at)
             }
         };
         let mut worst = Outcome::Success;
@@ -406,6 +410,7 @@ impl<'p> Exchange<'p> {
             outcome: worst,
             status,
             limit,
+            dropped_elements,
             duration: end.saturating_duration_since(self.start),
             upstream_duration,
             bytes_received: self.bytes_received,
@@ -616,6 +621,25 @@ mod tests {
             ]
         );
         assert_eq!(a.outcome, Outcome::SystemError);
+    }
+
+    #[test]
+    fn batch_elements_past_the_classification_bound_are_counted() {
+        use crate::response::MAX_ELEMENTS;
+        let s = setup();
+        let mut e = graphql(&s, BATCH);
+        e.response_head(json_head(200), ms(&s, 1));
+        let body = format!("[{}]", vec![r#"{"data":{}}"#; MAX_ELEMENTS + 3].join(","));
+        e.response_chunk(body.as_bytes());
+        let a = e.end(Ending::Complete, ms(&s, 2)).unwrap();
+        assert_eq!(a.dropped_elements, 3);
+        assert_eq!(a.outcome, Outcome::Success);
+
+        let mut e = graphql(&s, BATCH);
+        e.response_head(json_head(200), ms(&s, 1));
+        e.response_chunk(br#"[{"data":{"a":1}},{"data":{"b":1}}]"#);
+        let a = e.end(Ending::Complete, ms(&s, 2)).unwrap();
+        assert_eq!(a.dropped_elements, 0);
     }
 
     #[test]

@@ -38,7 +38,7 @@
 //! let verdict = response.finish();
 //! assert_eq!(verdict.for_operation(0).0, Outcome::ClientError);
 //! ```
-// No unsafe code, with one audited exception: `json::masks_of` calls the SSE2 mask builder
+// No unsafe code, with one audited exception: `json/masks.rs` calls the SSE2 mask builder
 // (SSE2 is part of the x86-64 baseline; the call is compiled only where the build enables
 // it). Everything else would fail to compile.
 #![deny(unsafe_code)]
@@ -54,4 +54,4 @@ pub mod request;
 pub mod response;
 pub mod route;
 
-pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS};
+pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS, DEFAULT_JOB_BUCKETS};

@@ -3,7 +3,10 @@
 use std::fmt;
 
 /// What the user experienced, from the SLI's point of view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Outcomes have one order, [`Outcome::severity`]; there is deliberately no `Ord` (a derived
+/// one would follow declaration order and disagree with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The request did what was asked.
     Success,
@@ -82,6 +85,14 @@ pub enum OperationType {
 }
 
 impl OperationType {
+    /// The types a GraphQL operation can have, in label order.
+    pub const GRAPHQL: [OperationType; 4] = [
+        OperationType::Query,
+        OperationType::Mutation,
+        OperationType::Subscription,
+        OperationType::Unknown,
+    ];
+
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -129,10 +140,20 @@ pub mod sentinel {
     pub const OTHER: &str = "(other)";
     /// An error entry without `extensions.code`.
     pub const NO_CODE: &str = "(none)";
+    /// The sentinels an `operation` label can hold besides a GraphQL name.
+    pub const OPERATIONS: [&str; 3] = [ANONYMOUS, INVALID, OTHER];
 }
 
 /// The default latency histogram buckets (seconds) of `slogate_request_duration_seconds`. SLO
 /// latency thresholds must be one of the buckets in use.
 pub const DEFAULT_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The default job latency buckets (seconds) of `slogate_job_duration_seconds`: the request
+/// buckets, then minutes to an hour (jobs take longer than requests). A job SLO's latency
+/// threshold must be one of the buckets in use.
+pub const DEFAULT_JOB_BUCKETS: [f64; 20] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    300.0, 600.0, 1800.0, 3600.0,
 ];

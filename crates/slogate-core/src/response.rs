@@ -439,14 +439,22 @@ impl ResponseInspector<'_> {
 
     /// The body ended; returns the verdict.
     pub fn finish(self) -> ResponseVerdict {
+        self.finish_counting_dropped().0
+    }
+
+    /// Like [`ResponseInspector::finish`], with the number of batch elements past
+    /// [`MAX_ELEMENTS`] that were not classified (the operations they answer, if counted,
+    /// get the verdict's `fallback`).
+    pub fn finish_counting_dropped(self) -> (ResponseVerdict, u64) {
         let policy = self.policy;
         let Some(mut body) = self.body else {
             let outcome = self.status_outcome.unwrap_or(Outcome::Success);
-            return ResponseVerdict {
+            let verdict = ResponseVerdict {
                 elements: vec![(outcome, Vec::new())],
                 batch: false,
                 fallback: outcome,
             };
+            return (verdict, 0);
         };
         let decoded = body.finish();
         let sink = body.sink_mut();
@@ -485,11 +493,12 @@ impl ResponseInspector<'_> {
         if elements.is_empty() {
             elements.push((non_json, Vec::new()));
         }
-        ResponseVerdict {
+        let verdict = ResponseVerdict {
             elements,
             batch,
             fallback: non_json,
-        }
+        };
+        (verdict, if body_usable { visitor.dropped } else { 0 })
     }
 }
 

@@ -110,7 +110,7 @@ pub struct RouteNamer {
 }
 
 /// The methods kept as they are in labels; anything else is `OTHER`.
-const KNOWN_METHODS: &[&str] = &[
+pub const KNOWN_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 ];
 

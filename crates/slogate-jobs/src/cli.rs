@@ -14,11 +14,12 @@ use slogate_metrics::{prometheus, CardinalityGuard, Registry};
 
 use crate::admin::AdminApp;
 use crate::classify::OutcomeRules;
-use crate::config::{load_config, resolve_redis_url, ConfigError, ConfigIssue, JobsConfig, STDIN};
+use crate::config::{load_config, ConfigError, JobsConfig, STDIN};
 use crate::follow::{FileFollower, StartAt};
 use crate::metrics::JobMetrics;
 use crate::queues::QueuePoller;
 use crate::recorder::JobRecorder;
+use crate::redis_url::resolve_redis_url;
 use crate::services::{FileFollowService, QueuePollService, StdinFollowService};
 
 /// Job SLIs from Sidekiq's JSON log and queue health from its Redis, served
@@ -58,7 +59,10 @@ pub fn check_config(path: impl AsRef<Path>) -> Result<(), ConfigError> {
 pub fn effective_config(args: &JobsArgs) -> Result<JobsConfig, ConfigError> {
     let (mut config, source) = match &args.config {
         Some(path) => (load_config(path)?, path.display().to_string()),
-        None => (JobsConfig::default(), "command line".to_string()),
+        None => (
+            JobsConfig::default(),
+            slogate_diagnostics::COMMAND_LINE.to_string(),
+        ),
     };
     if !args.logs.is_empty() {
         config.logs.clone_from(&args.logs);
@@ -76,15 +80,11 @@ pub fn effective_config(args: &JobsArgs) -> Result<JobsConfig, ConfigError> {
     }
     config.validate(&source)?;
     if config.logs.is_empty() && !config.redis.enabled {
-        return Err(ConfigError {
-            file: source,
-            issues: vec![ConfigIssue {
-                key: Some("logs".into()),
-                message:
-                    "nothing to do: name a Sidekiq log (--log FILE, - for stdin) or enable redis"
-                        .into(),
-            }],
-        });
+        return Err(ConfigError::single(
+            source,
+            "logs",
+            "nothing to do: name a Sidekiq log (--log FILE, - for stdin) or enable redis",
+        ));
     }
     Ok(config)
 }
@@ -191,13 +191,7 @@ fn redis_url(config: &JobsConfig) -> Result<String, ConfigError> {
 }
 
 fn env_error(key: &str, message: String) -> ConfigError {
-    ConfigError {
-        file: "environment".into(),
-        issues: vec![ConfigIssue {
-            key: Some(key.into()),
-            message,
-        }],
-    }
+    ConfigError::single("environment", key, message)
 }
 
 /// pingora panics when it cannot bind; fail with a message instead.
@@ -256,7 +250,7 @@ mod tests {
         let config_error = err.downcast_ref::<ConfigError>().expect("a ConfigError");
         assert_eq!(
             config_error.to_string(),
-            "command line: admin: \"nowhere\" is not an IP address and port such as 127.0.0.1:9092"
+            "<command line>: admin: \"nowhere\" is not an IP address and port such as 127.0.0.1:9092"
         );
     }
 
@@ -281,6 +275,6 @@ mod tests {
         let path = dir.path().join("jobs.yaml");
         std::fs::write(&path, "redis: {urll: x}\n").unwrap();
         let e = check_config(&path).unwrap_err();
-        assert_eq!(e.issues[0].key.as_deref(), Some("redis.urll"));
+        assert_eq!(e.issues[0].key, "redis.urll");
     }
 }

@@ -1,19 +1,17 @@
 //! `slogate jobs` configuration: YAML, every key optional, unknown keys refused.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use slogate_diagnostics::{Checker, FileError};
 
 use crate::classify::SIDEKIQ_SHUTDOWN;
 use crate::lines::DEFAULT_MAX_LINE_BYTES;
 use crate::metrics::DEFAULT_JOB_BUCKETS;
 
-/// Sidekiq's Redis when neither the config nor the environment names one.
-pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 /// The admin listener's default address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9092";
 /// The path that means standard input.
@@ -34,7 +32,7 @@ pub struct JobsConfig {
     /// Lines longer than this (bytes) are skipped without being buffered.
     pub max_line_bytes: usize,
     /// How often a file is checked for new lines and rotation when idle.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "slogate_diagnostics::duration")]
     pub file_poll_interval: Duration,
     /// Queue health from Sidekiq's Redis.
     pub redis: RedisConfig,
@@ -75,10 +73,10 @@ pub struct RedisConfig {
     /// `redis://localhost:6379`).
     pub url: Option<String>,
     /// Time between polls.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "slogate_diagnostics::duration")]
     pub poll_interval: Duration,
     /// Connect and response timeout.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "slogate_diagnostics::duration")]
     pub timeout: Duration,
     /// Queues reported even when absent from Sidekiq's `queues` set.
     pub queues: Vec<String>,
@@ -155,60 +153,16 @@ impl Default for CardinalityConfig {
     }
 }
 
-/// One mistake in the configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// The key, e.g. `redis.poll_interval` or `logs[1]`; `None` for the file as a whole.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// An invalid configuration: the file, and every mistake found in it.
+/// An invalid configuration: the file, and every mistake found in it (the [`FileError`]
+/// every file slogate reads reports).
 ///
 /// The CLI maps this to exit code 2; find it with
 /// `anyhow::Error::downcast_ref::<ConfigError>()`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The file as the user named it (or `command line` for flags alone).
-    pub file: String,
-    /// The mistakes.
-    pub issues: Vec<ConfigIssue>,
-}
-
-impl ConfigError {
-    fn single(file: &str, key: Option<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: file.to_string(),
-            issues: vec![ConfigIssue {
-                key,
-                message: message.into(),
-            }],
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, issue) in self.issues.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{}: ", self.file)?;
-            if let Some(key) = &issue.key {
-                write!(f, "{key}: ")?;
-            }
-            f.write_str(&issue.message)?;
-        }
-        Ok(())
-    }
-}
+pub type ConfigError = FileError;
 
 /// Reads and validates a config file.
 pub fn load_config(path: &Path) -> Result<JobsConfig, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::single(&file, None, format!("cannot read: {e}")))?;
+    let (file, text) = slogate_diagnostics::read_file(path)?;
     let config = parse_config(&file, &text)?;
     config.validate(&file)?;
     Ok(config)
@@ -216,34 +170,18 @@ pub fn load_config(path: &Path) -> Result<JobsConfig, ConfigError> {
 
 /// Parses YAML (without validating values). An empty document is the defaults.
 pub fn parse_config(file: &str, text: &str) -> Result<JobsConfig, ConfigError> {
-    if text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
-        return Ok(JobsConfig::default());
-    }
-    slogate_config::from_yaml(text).map_err(|e| {
-        let key = (!e.key.is_empty()).then_some(e.key);
-        ConfigError::single(file, key, e.message)
-    })
+    slogate_diagnostics::parse_yaml(file, text)
 }
 
 impl JobsConfig {
     /// Checks values serde cannot: every issue is reported, not just the first.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let mut issues = Issues::default();
+        let mut issues = Checker::default();
         self.validate_general(&mut issues);
         self.validate_redis(&mut issues);
         validate_buckets(&self.buckets, &mut issues);
         self.validate_lists(&mut issues);
-        if issues.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError {
-                file: file.to_string(),
-                issues: issues.0,
-            })
-        }
+        issues.finish(file)
     }
 
     /// The admin address, once validated.
@@ -251,7 +189,7 @@ impl JobsConfig {
         self.admin.parse().ok()
     }
 
-    fn validate_general(&self, issues: &mut Issues) {
+    fn validate_general(&self, issues: &mut Checker) {
         if self.service.trim().is_empty() || self.service.chars().any(char::is_control) {
             issues.push("service", "must be a non-empty name, e.g. rails");
         }
@@ -293,7 +231,7 @@ impl JobsConfig {
         }
     }
 
-    fn validate_redis(&self, issues: &mut Issues) {
+    fn validate_redis(&self, issues: &mut Checker) {
         let redis = &self.redis;
         if redis.poll_interval < Duration::from_millis(100) {
             issues.push("redis.poll_interval", "must be at least 100ms");
@@ -316,7 +254,7 @@ impl JobsConfig {
         }
     }
 
-    fn validate_lists(&self, issues: &mut Issues) {
+    fn validate_lists(&self, issues: &mut Checker) {
         let lists = [
             (
                 "outcomes.client_error.job_classes",
@@ -354,7 +292,7 @@ impl JobsConfig {
     }
 }
 
-fn validate_buckets(buckets: &[f64], issues: &mut Issues) {
+fn validate_buckets(buckets: &[f64], issues: &mut Checker) {
     if buckets.is_empty() {
         issues.push("buckets", "must list at least one boundary");
     }
@@ -379,69 +317,6 @@ fn is_ruby_class_name(name: &str) -> bool {
             part.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                 && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
-}
-
-#[derive(Default)]
-struct Issues(Vec<ConfigIssue>);
-
-impl Issues {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue {
-            key: Some(key.into()),
-            message: message.into(),
-        });
-    }
-}
-
-/// Where the Redis URL came from, for the startup log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisUrl {
-    /// The URL.
-    pub url: String,
-    /// `config`, `$REDIS_URL`, `$<provider>` or `default`.
-    pub source: String,
-}
-
-/// Finds Sidekiq's Redis as Sidekiq 6 does: the configured URL, else the
-/// variable `$REDIS_PROVIDER` names, else `$REDIS_URL`, else localhost.
-pub fn resolve_redis_url(
-    configured: Option<&str>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<RedisUrl, String> {
-    if let Some(url) = configured {
-        return Ok(RedisUrl {
-            url: url.to_string(),
-            source: "config".into(),
-        });
-    }
-    let var = match env("REDIS_PROVIDER").filter(|p| !p.is_empty()) {
-        Some(p) if p.contains(':') => {
-            return Err(format!(
-                "REDIS_PROVIDER={p:?} must name the variable holding the Redis URL (e.g. REDISTOGO_URL), not be a URL"
-            ))
-        }
-        Some(p) => p,
-        None => "REDIS_URL".to_string(),
-    };
-    Ok(match env(&var).filter(|u| !u.is_empty()) {
-        Some(url) => RedisUrl {
-            url,
-            source: format!("${var}"),
-        },
-        None => RedisUrl {
-            url: DEFAULT_REDIS_URL.into(),
-            source: "default".into(),
-        },
-    })
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "{text:?} is not a duration such as 250ms or 5s: {e}"
-        ))
-    })
 }
 
 #[cfg(test)]
@@ -559,43 +434,5 @@ mod tests {
                 .starts_with("/nonexistent/jobs.yaml: cannot read:"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn redis_url_is_found_as_sidekiq_finds_it() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let none = env(&[]);
-        assert_eq!(
-            resolve_redis_url(None, none).unwrap().url,
-            DEFAULT_REDIS_URL
-        );
-        let r = resolve_redis_url(None, env(&[("REDIS_URL", "redis://r:1/2")])).unwrap();
-        assert_eq!(
-            (r.url.as_str(), r.source.as_str()),
-            ("redis://r:1/2", "$REDIS_URL")
-        );
-        let r = resolve_redis_url(
-            None,
-            env(&[
-                ("REDIS_PROVIDER", "REDISTOGO_URL"),
-                ("REDISTOGO_URL", "redis://p:3"),
-                ("REDIS_URL", "redis://r:1"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(r.url, "redis://p:3");
-        let r =
-            resolve_redis_url(Some("redis://c:4"), env(&[("REDIS_URL", "redis://r:1")])).unwrap();
-        assert_eq!(
-            (r.url.as_str(), r.source.as_str()),
-            ("redis://c:4", "config")
-        );
-        assert!(resolve_redis_url(None, env(&[("REDIS_PROVIDER", "redis://oops:1")])).is_err());
     }
 }

@@ -71,12 +71,13 @@ pub mod lines;
 pub mod metrics;
 pub mod queues;
 pub mod recorder;
+pub mod redis_url;
 pub mod services;
 pub mod time;
 
 pub use classify::OutcomeRules;
 pub use cli::{build_server, check_config, effective_config, run, JobsArgs};
-pub use config::{load_config, ConfigError, ConfigIssue, JobsConfig};
+pub use config::{load_config, ConfigError, JobsConfig};
 pub use event::{parse_line, JobEvent, JobMessage, LogLine};
 pub use follow::{FileFollower, LogSink, Rotation, StartAt};
 pub use metrics::{JobMetrics, DEFAULT_JOB_BUCKETS};

@@ -1,7 +1,6 @@
 //! `slogate-jobs`: the `slogate jobs` mode as a standalone sidecar binary.
 //! The integration tests run it as the process under test.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,14 +16,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    slogate_diagnostics::init_logging();
     match slogate_jobs::run(&cli.jobs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

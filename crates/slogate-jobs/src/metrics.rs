@@ -10,10 +10,7 @@ use slogate_metrics::Registry;
 /// The default job latency buckets (seconds): the HTTP defaults
 /// ([`slogate_metrics::DEFAULT_BUCKETS`]) then longer ones for jobs, up to an
 /// hour. A job SLO's latency threshold must be one of them.
-pub const DEFAULT_JOB_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-    300.0, 600.0, 1800.0, 3600.0,
-];
+pub const DEFAULT_JOB_BUCKETS: &[f64] = &slogate_core::DEFAULT_JOB_BUCKETS;
 
 /// What one log line was, for `slogate_jobs_log_lines_total{kind}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

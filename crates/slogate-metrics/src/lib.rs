@@ -65,6 +65,7 @@ pub struct SliMetrics {
     graphql_errors: IntCounterVec,
     limits: IntCounterVec,
     overflow: IntCounterVec,
+    dropped_elements: IntCounterVec,
     access_log_dropped: IntCounter,
     upstream_up: IntGaugeVec,
     buckets: Vec<f64>,
@@ -111,6 +112,14 @@ impl SliMetrics {
             ),
             &["service", "label"],
         )?;
+        let dropped_elements = IntCounterVec::new(
+            Opts::new(
+                "slogate_batch_elements_dropped_total",
+                "Batch response elements past the classification bound, not classified (the \
+                 operations they answer are counted with the fallback outcome).",
+            ),
+            &["service"],
+        )?;
         let access_log_dropped = IntCounter::new(
             "slogate_access_log_dropped_total",
             "Access log lines dropped because the writer could not keep up.",
@@ -127,6 +136,7 @@ impl SliMetrics {
         registry.register(Box::new(graphql_errors.clone()))?;
         registry.register(Box::new(limits.clone()))?;
         registry.register(Box::new(overflow.clone()))?;
+        registry.register(Box::new(dropped_elements.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
         registry.register(Box::new(upstream_up.clone()))?;
         Ok(SliMetrics {
@@ -135,6 +145,7 @@ impl SliMetrics {
             graphql_errors,
             limits,
             overflow,
+            dropped_elements,
             access_log_dropped,
             upstream_up,
             buckets: buckets.to_vec(),
@@ -192,6 +203,16 @@ impl SliMetrics {
     /// Counts a label value replaced by `(other)`.
     pub fn observe_overflow(&self, service: &str, label: &str) {
         self.overflow.with_label_values(&[service, label]).inc();
+    }
+
+    /// Counts the batch response elements an exchange could not classify
+    /// (`Account::dropped_elements`); nothing when there are none.
+    pub fn observe_dropped_elements(&self, service: &str, count: u64) {
+        if count > 0 {
+            self.dropped_elements
+                .with_label_values(&[service])
+                .inc_by(count);
+        }
     }
 
     /// Counts a dropped access log line.
@@ -259,7 +280,22 @@ pub fn encode(registry: &Registry) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The exposition of the process-wide registry, which [`SliMetrics`] uses in production.
-pub fn encode_default() -> String {
-    encode(prometheus::default_registry())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_batch_elements_are_counted() {
+        let registry = Registry::new();
+        let metrics = SliMetrics::register(&registry, DEFAULT_BUCKETS).unwrap();
+        metrics.observe_dropped_elements("rails", 0);
+        assert!(!encode(&registry).contains("slogate_batch_elements_dropped_total{"));
+        metrics.observe_dropped_elements("rails", 3);
+        metrics.observe_dropped_elements("rails", 2);
+        let text = encode(&registry);
+        assert!(
+            text.contains(r#"slogate_batch_elements_dropped_total{service="rails"} 5"#),
+            "{text}"
+        );
+    }
 }

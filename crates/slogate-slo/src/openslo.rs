@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+use slogate_diagnostics::{path_issue, Checker, Issue, Scope};
 
 use crate::decimal::Decimal;
-use crate::error::{Issue, Issues};
 use crate::model::{Indicator, Period, RatioEvents, Slo, SpecFormat};
 use crate::promql::WINDOW_PLACEHOLDERS;
-use crate::spec::{
-    check_service, check_slug, parse_period, parse_target, path_error, DEFAULT_ABSENT_FOR,
-};
+use crate::spec::{check_service, check_slug, parse_period, parse_target, DEFAULT_ABSENT_FOR};
 
 const API_VERSION: &str = "openslo/v1";
 
@@ -144,7 +142,7 @@ struct Objective {
 }
 
 /// Parses every document; SLI documents serve `indicatorRef`s.
-pub(crate) fn parse(docs: &[Value], issues: &mut Vec<Issue>) -> Vec<Slo> {
+pub(crate) fn parse(docs: &[Value], issues: &mut Checker) -> Vec<Slo> {
     let mut parsed = Vec::new();
     for (index, value) in docs.iter().enumerate() {
         let position = format!("documents[{index}]");
@@ -157,7 +155,7 @@ pub(crate) fn parse(docs: &[Value], issues: &mut Vec<Issue>) -> Vec<Slo> {
             Some(name) => format!("{position} {kind} {name:?}"),
             None => position.clone(),
         };
-        let mut doc_issues = Issues::new(Some(context.clone()), issues);
+        let mut doc_issues = issues.scope(context.clone());
         match serde_path_to_error::deserialize::<_, Document>(value.clone()) {
             Ok(doc) if doc.api_version != API_VERSION => doc_issues.push(
                 "apiVersion",
@@ -168,7 +166,10 @@ pub(crate) fn parse(docs: &[Value], issues: &mut Vec<Issue>) -> Vec<Slo> {
             ),
             Ok(doc) => parsed.push((position, context, doc)),
             Err(err) => {
-                let (field, message) = path_error(&err);
+                let Issue {
+                    key: field,
+                    message,
+                } = path_issue(&err);
                 doc_issues.push(field, message);
             }
         }
@@ -176,7 +177,7 @@ pub(crate) fn parse(docs: &[Value], issues: &mut Vec<Issue>) -> Vec<Slo> {
     let slis = collect_slis(&parsed, issues);
     let mut slos = Vec::new();
     for (position, context, doc) in &parsed {
-        let mut doc_issues = Issues::new(Some(context.clone()), issues);
+        let mut doc_issues = issues.scope(context.clone());
         match doc.kind.as_str() {
             "SLO" => slos.extend(convert_slo(position, doc, &slis, &mut doc_issues)),
             "SLI" | "Service" => {}
@@ -187,14 +188,14 @@ pub(crate) fn parse(docs: &[Value], issues: &mut Vec<Issue>) -> Vec<Slo> {
         }
     }
     if slos.is_empty() && issues.is_empty() {
-        issues.push(Issue::file("no OpenSLO SLO document found"));
+        issues.push("", "no OpenSLO SLO document found");
     }
     slos
 }
 
 fn collect_slis(
     parsed: &[(String, String, Document)],
-    issues: &mut Vec<Issue>,
+    issues: &mut Checker,
 ) -> BTreeMap<String, SliSpec> {
     let mut slis = BTreeMap::new();
     for (_, context, doc) in parsed.iter().filter(|(_, _, d)| d.kind == "SLI") {
@@ -203,8 +204,13 @@ fn collect_slis(
                 slis.insert(doc.metadata.name.clone(), spec);
             }
             Err(err) => {
-                let (field, message) = path_error(&err);
-                Issues::new(Some(context.clone()), issues).push(prefixed("spec", &field), message);
+                let Issue {
+                    key: field,
+                    message,
+                } = path_issue(&err);
+                issues
+                    .scope(context.clone())
+                    .push(prefixed("spec", &field), message);
             }
         }
     }
@@ -223,13 +229,16 @@ fn convert_slo(
     position: &str,
     doc: &Document,
     slis: &BTreeMap<String, SliSpec>,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Vec<Slo> {
     let before = issues.count();
     let spec: SloSpec = match serde_path_to_error::deserialize(doc.spec.clone()) {
         Ok(spec) => spec,
         Err(err) => {
-            let (field, message) = path_error(&err);
+            let Issue {
+                key: field,
+                message,
+            } = path_issue(&err);
             issues.push(prefixed("spec", &field), message);
             return Vec::new();
         }
@@ -291,7 +300,7 @@ fn convert_slo(
         .collect()
 }
 
-fn convert_time_window(windows: &[TimeWindow], issues: &mut Issues<'_>) -> Option<Period> {
+fn convert_time_window(windows: &[TimeWindow], issues: &mut Scope<'_>) -> Option<Period> {
     let [window] = windows else {
         issues.push("spec.timeWindow", "give exactly one time window");
         return None;
@@ -348,7 +357,7 @@ fn convert_time_window(windows: &[TimeWindow], issues: &mut Issues<'_>) -> Optio
 fn resolve_indicator(
     spec: &SloSpec,
     slis: &BTreeMap<String, SliSpec>,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Option<SliSpec> {
     match (&spec.indicator, &spec.indicator_ref) {
         (Some(inline), None) => Some(inline.spec.clone()),
@@ -369,7 +378,7 @@ fn resolve_indicator(
     }
 }
 
-fn convert_ratio(sli: &SliSpec, issues: &mut Issues<'_>) -> Option<Indicator> {
+fn convert_ratio(sli: &SliSpec, issues: &mut Scope<'_>) -> Option<Indicator> {
     let field = "spec.indicator.spec";
     if sli.threshold_metric.is_some() {
         issues.push(
@@ -419,7 +428,7 @@ fn convert_ratio(sli: &SliSpec, issues: &mut Issues<'_>) -> Option<Indicator> {
     })
 }
 
-fn query(holder: Option<&MetricHolder>, field: &str, issues: &mut Issues<'_>) -> Option<String> {
+fn query(holder: Option<&MetricHolder>, field: &str, issues: &mut Scope<'_>) -> Option<String> {
     let Some(holder) = holder else {
         issues.push(field, "missing");
         return None;
@@ -458,7 +467,7 @@ fn query(holder: Option<&MetricHolder>, field: &str, issues: &mut Issues<'_>) ->
 
 fn convert_objectives(
     objectives: &[Objective],
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Vec<(Option<String>, Decimal)> {
     if objectives.is_empty() {
         issues.push("spec.objectives", "declare at least one objective");

@@ -6,26 +6,25 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+use slogate_core::request::is_graphql_name;
+use slogate_core::route::{RouteTemplate, KNOWN_METHODS};
+use slogate_core::{sentinel, OperationType};
+use slogate_diagnostics::{path_issue, Checker, Scope};
 
 use crate::decimal::Decimal;
 use crate::duration::{parse_threshold, PromDuration};
-use crate::error::{Issue, Issues, SpecError};
+use crate::error::SpecError;
 use crate::model::{
     Indicator, JobHistogram, Operation, Period, Selection, Slo, Source, Spec, SpecFormat,
 };
 use crate::openslo;
 
 /// The histogram buckets the proxy uses unless its config says otherwise.
-pub const DEFAULT_BUCKETS: [f64; 13] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub use slogate_core::DEFAULT_BUCKETS;
 
 /// The histogram buckets `slogate jobs` uses unless its config says otherwise: the request
 /// buckets, then minutes to an hour (jobs take longer than requests).
-pub const DEFAULT_JOB_BUCKETS: [f64; 20] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-    300.0, 600.0, 1800.0, 3600.0,
-];
+pub use slogate_core::DEFAULT_JOB_BUCKETS;
 
 /// How long an SLO's metrics may be missing before `SLOMetricsAbsent` fires.
 pub const DEFAULT_ABSENT_FOR: PromDuration = PromDuration::from_secs(600);
@@ -44,10 +43,6 @@ const RESERVED_LABELS: [&str; 10] = [
     "category",
 ];
 
-const GRAPHQL_SENTINELS: [&str; 3] = ["(anonymous)", "(invalid)", "(other)"];
-const GRAPHQL_TYPES: [&str; 4] = ["query", "mutation", "subscription", "unknown"];
-const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
 /// Reads and validates a spec file.
 ///
 /// `buckets` are the latency histogram's bucket boundaries in seconds (see
@@ -63,10 +58,7 @@ pub fn load_spec_with_job_buckets(
     buckets: &[f64],
     job_buckets: &[f64],
 ) -> Result<Spec, SpecError> {
-    let path = path.as_ref();
-    let source = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SpecError::single(&source, format!("cannot read the spec: {e}")))?;
+    let (source, text) = slogate_diagnostics::read_file(path.as_ref())?;
     parse_spec_with_job_buckets(&source, &text, buckets, job_buckets)
 }
 
@@ -86,22 +78,23 @@ pub fn parse_spec_with_job_buckets(
         requests: bucket_decimals(source, buckets)?,
         jobs: bucket_decimals(source, job_buckets)?,
     };
-    let docs = yaml_documents(source, text)?;
-    let mut issues = Vec::new();
+    let docs = slogate_diagnostics::yaml_documents(source, text)?;
+    let mut issues = Checker::default();
     let slos = if docs.iter().any(openslo::is_openslo) {
         openslo::parse(&docs, &mut issues)
     } else {
         match docs.as_slice() {
             [doc] => parse_native(doc, &buckets, &mut issues),
             [] => {
-                issues.push(Issue::file("the file is empty; expected a `slos:` list"));
+                issues.push("", "the file is empty; expected a `slos:` list");
                 Vec::new()
             }
             _ => {
-                issues.push(Issue::file(
+                issues.push(
+                    "",
                     "several YAML documents, none of them OpenSLO (apiVersion: openslo/v1); \
                      a slogate spec is one document with a `slos:` list",
-                ));
+                );
                 Vec::new()
             }
         }
@@ -109,17 +102,11 @@ pub fn parse_spec_with_job_buckets(
     if issues.is_empty() {
         check_unique_ids(&slos, &mut issues);
     }
-    if issues.is_empty() {
-        Ok(Spec {
-            source: source.to_string(),
-            slos,
-        })
-    } else {
-        Err(SpecError {
-            file: source.to_string(),
-            issues,
-        })
-    }
+    issues.finish(source)?;
+    Ok(Spec {
+        source: source.to_string(),
+        slos,
+    })
 }
 
 /// Bucket boundaries of the request and job histograms.
@@ -137,32 +124,12 @@ fn bucket_decimals(source: &str, buckets: &[f64]) -> Result<Vec<Decimal>, SpecEr
                 .ok_or_else(|| {
                     SpecError::single(
                         source,
+                        "",
                         format!("bucket boundary {b} is not a positive number"),
                     )
                 })
         })
         .collect()
-}
-
-fn yaml_documents(source: &str, text: &str) -> Result<Vec<Value>, SpecError> {
-    let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc)
-            .map_err(|e| SpecError::single(source, format!("not valid YAML: {e}")))?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
-}
-
-/// Formats a `serde_path_to_error` failure as (field, message).
-pub(crate) fn path_error<E: std::fmt::Display>(
-    err: &serde_path_to_error::Error<E>,
-) -> (String, String) {
-    let path = err.path().to_string();
-    let field = if path == "." { String::new() } else { path };
-    (field, err.inner().to_string())
 }
 
 #[derive(Deserialize)]
@@ -221,27 +188,27 @@ struct RawAlerting {
     absent_for: Option<String>,
 }
 
-fn parse_native(doc: &Value, buckets: &Buckets, issues: &mut Vec<Issue>) -> Vec<Slo> {
+fn parse_native(doc: &Value, buckets: &Buckets, issues: &mut Checker) -> Vec<Slo> {
     let file: RawFile = match serde_path_to_error::deserialize(doc.clone()) {
         Ok(file) => file,
         Err(err) => {
-            let (field, message) = path_error(&err);
-            Issues::new(None, issues).push(field, message);
+            let issue = path_issue(&err);
+            issues.push(issue.key, issue.message);
             return Vec::new();
         }
     };
     let default_service = file.service.as_deref();
     if let Some(service) = default_service {
         if let Err(message) = check_service(service) {
-            Issues::new(None, issues).push("service", message);
+            issues.push("service", message);
         }
     }
     let Some(raw_slos) = file.slos else {
-        Issues::new(None, issues).push("slos", "missing: list the SLOs under `slos:`");
+        issues.push("slos", "missing: list the SLOs under `slos:`");
         return Vec::new();
     };
     if raw_slos.is_empty() {
-        Issues::new(None, issues).push("slos", "empty: declare at least one SLO");
+        issues.push("slos", "empty: declare at least one SLO");
     }
     let mut slos = Vec::new();
     for (index, value) in raw_slos.iter().enumerate() {
@@ -250,7 +217,7 @@ fn parse_native(doc: &Value, buckets: &Buckets, issues: &mut Vec<Issue>) -> Vec<
             Some(name) => format!("{position} {name:?}"),
             None => position.clone(),
         };
-        let mut slo_issues = Issues::new(Some(context), issues);
+        let mut slo_issues = issues.scope(context);
         match serde_path_to_error::deserialize::<_, RawSlo>(value.clone()) {
             Ok(raw) => slos.extend(validate_slo(
                 raw,
@@ -260,8 +227,8 @@ fn parse_native(doc: &Value, buckets: &Buckets, issues: &mut Vec<Issue>) -> Vec<
                 &mut slo_issues,
             )),
             Err(err) => {
-                let (field, message) = path_error(&err);
-                slo_issues.push(field, message);
+                let issue = path_issue(&err);
+                slo_issues.push(issue.key, issue.message);
             }
         }
     }
@@ -291,7 +258,7 @@ fn validate_slo(
     position: &str,
     default_service: Option<&str>,
     buckets: &Buckets,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Vec<Slo> {
     let before = issues.count();
     let common = validate_common(&raw, default_service, issues);
@@ -310,7 +277,7 @@ fn validate_slo(
 fn validate_common(
     raw: &RawSlo,
     default_service: Option<&str>,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Option<Common> {
     let name = required(
         issues,
@@ -385,7 +352,7 @@ fn validate_common(
 
 fn parse_absent_for(
     alerting: Option<&RawAlerting>,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Option<PromDuration> {
     let Some(text) = alerting.and_then(|a| a.absent_for.as_deref()) else {
         return Some(DEFAULT_ABSENT_FOR);
@@ -405,7 +372,7 @@ fn validate_objectives(
     latency: Option<RawLatency>,
     source: Option<Source>,
     buckets: &Buckets,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Vec<RawObjective> {
     let mut objectives = Vec::new();
     if availability.is_none() && latency.is_none() {
@@ -477,7 +444,7 @@ fn build_slo(
 }
 
 fn required(
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
     field: &str,
     value: &Option<String>,
     hint: &str,
@@ -542,7 +509,7 @@ pub(crate) fn parse_period(text: &str) -> Result<Period, String> {
     }
 }
 
-fn check_labels(labels: &BTreeMap<String, String>, issues: &mut Issues<'_>) {
+fn check_labels(labels: &BTreeMap<String, String>, issues: &mut Scope<'_>) {
     for (key, value) in labels {
         let field = format!("labels.{key}");
         let valid_name =
@@ -564,7 +531,7 @@ fn check_labels(labels: &BTreeMap<String, String>, issues: &mut Issues<'_>) {
 
 fn validate_operations(
     raw: Option<Vec<RawOperation>>,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Option<(Source, Vec<Operation>)> {
     let Some(raw) = raw else {
         issues.push(
@@ -611,7 +578,7 @@ fn validate_operations(
     Some((source, ops))
 }
 
-fn validate_operation(op: RawOperation, field: &str, issues: &mut Issues<'_>) -> Option<Operation> {
+fn validate_operation(op: RawOperation, field: &str, issues: &mut Scope<'_>) -> Option<Operation> {
     let kinds = [op.graphql.is_some(), op.http.is_some(), op.job.is_some()];
     if kinds.iter().filter(|k| **k).count() != 1 {
         issues.push(field, "name exactly one of `graphql:`, `http:` or `job:`");
@@ -674,29 +641,24 @@ fn validate_graphql(
     name: String,
     operation_type: Option<String>,
     field: &str,
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
 ) -> Option<Operation> {
-    let name_ok = GRAPHQL_SENTINELS.contains(&name.as_str())
-        || (name
-            .as_bytes()
-            .first()
-            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-    if !name_ok {
+    if !sentinel::OPERATIONS.contains(&name.as_str()) && !is_graphql_name(&name) {
         issues.push(
             format!("{field}.graphql"),
             format!(
                 "{name:?} is not a GraphQL operation name (letters, digits, '_') nor one of {}",
-                GRAPHQL_SENTINELS.join(", ")
+                sentinel::OPERATIONS.join(", ")
             ),
         );
         return None;
     }
     if let Some(t) = &operation_type {
-        if !GRAPHQL_TYPES.contains(&t.as_str()) {
+        if !OperationType::GRAPHQL.iter().any(|g| g.as_str() == t) {
+            let types: Vec<&str> = OperationType::GRAPHQL.map(OperationType::as_str).to_vec();
             issues.push(
                 format!("{field}.type"),
-                format!("{t:?} is not one of {}", GRAPHQL_TYPES.join(", ")),
+                format!("{t:?} is not one of {}", types.join(", ")),
             );
             return None;
         }
@@ -707,12 +669,14 @@ fn validate_graphql(
     })
 }
 
+/// An `http:` operation is a label as slogate's route namer writes it: a method it keeps
+/// and a route template.
 fn check_route(route: &str) -> Result<(), String> {
     let hint = "an HTTP operation is `METHOD /route/template`, e.g. `GET /api/v1/courses/:id`";
     let Some((method, path)) = route.split_once(' ') else {
         return Err(format!("{route:?}: {hint}"));
     };
-    if !HTTP_METHODS.contains(&method) {
+    if !KNOWN_METHODS.contains(&method) {
         return Err(format!("{route:?}: unknown method {method:?}; {hint}"));
     }
     if !path.starts_with('/')
@@ -724,13 +688,15 @@ fn check_route(route: &str) -> Result<(), String> {
             "{route:?}: the path must start with '/' and hold no spaces or query string; {hint}"
         ));
     }
-    Ok(())
+    RouteTemplate::parse(route)
+        .map(drop)
+        .map_err(|e| format!("{route:?}: {e}; {hint}"))
 }
 
 /// Parses a target percentage: a number or text (`99.9`, `"99.9%"`),
 /// strictly between 0 and 100.
 pub(crate) fn parse_target(
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
     field: &str,
     value: Option<Value>,
 ) -> Option<Decimal> {
@@ -754,7 +720,7 @@ pub(crate) fn parse_target(
 }
 
 fn parse_latency_threshold(
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
     value: Option<Value>,
     buckets: &[Decimal],
     flag: &str,
@@ -797,7 +763,7 @@ fn parse_latency_threshold(
 }
 
 fn parse_histogram(
-    issues: &mut Issues<'_>,
+    issues: &mut Scope<'_>,
     value: Option<&str>,
     source: Option<Source>,
 ) -> Option<JobHistogram> {
@@ -831,14 +797,14 @@ fn show_value(value: &Value) -> String {
     }
 }
 
-fn check_unique_ids(slos: &[Slo], issues: &mut Vec<Issue>) {
+fn check_unique_ids(slos: &[Slo], issues: &mut Checker) {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     let mut reported = BTreeSet::new();
     for slo in slos {
         if let Some(first) = seen.insert(slo.id(), &slo.position) {
             if first != slo.position && reported.insert(slo.position.clone()) {
                 let context = format!("{} {:?}", slo.position, slo.spec_name);
-                Issues::new(Some(context), issues).push(
+                issues.scope(context).push(
                     "name",
                     format!(
                         "{:?} is already used by {first} for service {:?}",
@@ -847,5 +813,22 @@ fn check_unique_ids(slos: &[Slo], issues: &mut Vec<Issue>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_operations_are_route_labels_as_the_proxy_writes_them() {
+        assert_eq!(check_route("GET /api/v1/courses/:id"), Ok(()));
+        assert_eq!(check_route("TRACE /files/*path"), Ok(()));
+        let e = check_route("FETCH /x").unwrap_err();
+        assert!(e.contains("unknown method \"FETCH\""), "{e}");
+        let e = check_route("GET /x?a=1").unwrap_err();
+        assert!(e.contains("no spaces or query string"), "{e}");
+        let e = check_route("GET /files/*path/more").unwrap_err();
+        assert!(e.contains("'*' must be the last segment"), "{e}");
     }
 }

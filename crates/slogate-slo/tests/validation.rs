@@ -273,14 +273,14 @@ fn every_mistake_is_reported_at_once() {
             .replace("target: 99.9", "target: 100"),
     );
     let err = error(&text);
-    let fields: Vec<&str> = err
-        .issues
-        .iter()
-        .filter_map(|i| i.field.as_deref())
-        .collect();
+    let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(
-        fields,
-        ["owner", "availability.target", "latency.threshold"]
+        keys,
+        [
+            "slos[0] \"checkout\": owner",
+            "slos[0] \"checkout\": availability.target",
+            "slos[0] \"checkout\": latency.threshold"
+        ]
     );
     assert_eq!(err.to_string().lines().count(), 3);
 }
@@ -297,7 +297,7 @@ fn yaml_and_io_errors_name_the_file() {
     assert!(
         missing
             .to_string()
-            .starts_with("does/not/exist.yaml: cannot read the spec: "),
+            .starts_with("does/not/exist.yaml: cannot read: "),
         "{missing}"
     );
     let empty = error("").to_string();

@@ -207,7 +207,7 @@ impl Slogate {
             .arg(&config)
             .args(["--admin", &admin])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("SLOGATE_LOG", "info")
             .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
