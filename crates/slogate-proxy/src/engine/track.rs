@@ -122,6 +122,8 @@ fn record(rt: &Runtime, account: &Account) -> Vec<Arc<str>> {
     if let Some(limit) = account.limit {
         rt.metrics.observe_limit(service, limit);
     }
+    rt.metrics
+        .observe_dropped_elements(service, account.dropped_elements);
     labels
 }
 
