@@ -134,10 +134,7 @@ impl Load {
 /// POSTs `body` to `/graphql` with `X-Request-Id: id` and reads until the server closes.
 fn send_one(addr: &str, id: &str, body: &str, sent: Duration, bound: Duration) -> Seen {
     let start = Instant::now();
-    let request = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Request-Id: {id}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let request = graphql_request(addr, id, body, "close");
     let mut buf = Vec::new();
     let error = (|| {
         let mut s = TcpStream::connect(addr)?;
@@ -164,6 +161,65 @@ fn send_one(addr: &str, id: &str, body: &str, sent: Duration, bound: Duration) -
         body,
         error,
     }
+}
+
+/// A GraphQL POST with `X-Request-Id: id` and `Connection: connection`.
+fn graphql_request(addr: &str, id: &str, body: &str, connection: &str) -> String {
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nConnection: {connection}\r\nContent-Type: application/json\r\nX-Request-Id: {id}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A client on one keep-alive connection, sending a request after each answer (on a new
+/// connection once slogate closed the last) until `stop`.
+fn keep_alive_client(
+    addr: &str,
+    client: usize,
+    started: Instant,
+    stop: &AtomicBool,
+    bound: Duration,
+) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    let mut conn: Option<TcpStream> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let id = format!("keepalive-{}-{client}-{}", std::process::id(), seen.len());
+        let (sent, start) = (started.elapsed(), Instant::now());
+        let mut buf = Vec::new();
+        let result = (|| {
+            if conn.is_none() {
+                let s = TcpStream::connect(addr)?;
+                s.set_read_timeout(Some(bound))?;
+                conn = Some(s);
+            }
+            let s = conn.as_mut().expect("connected");
+            s.write_all(graphql_request(addr, &id, FAULTY_QUERY, "keep-alive").as_bytes())?;
+            let mut chunk = [0u8; 16 * 1024];
+            while !read_head(&buf).1 {
+                match s.read(&mut chunk)? {
+                    0 => return Ok(true),
+                    n => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            Ok(false)
+        })();
+        let (status, complete, body) = read_head(&buf);
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if !matches!(result, Ok(false)) || head.contains("\r\nconnection: close\r\n") {
+            conn = None;
+        }
+        seen.push(Seen {
+            id,
+            sent,
+            took: start.elapsed(),
+            status,
+            complete,
+            body,
+            error: result.err().map(|e: std::io::Error| e.to_string()),
+        });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
 }
 
 /// The status, whether the body announced by the head arrived whole, and the body.
@@ -571,11 +627,66 @@ fn fault_under_load_sending(body: &'static str, fault: Fault, buffered: bool, al
     );
 }
 
+/// slogate answers the gateway error itself.
+const ONLY_502: Failures = Failures {
+    statuses: &[502],
+    cut_200: false,
+};
+const ONLY_504: Failures = Failures {
+    statuses: &[504],
+    cut_200: false,
+};
+
 /// A cut `200` is how a failure after the head reaches the client when answers stream.
 const CUT_OR_GATEWAY: Failures = Failures {
     statuses: &[502, 504],
     cut_200: true,
 };
+
+#[test]
+fn keep_alive_clients_ride_through_every_fault() {
+    // Four clients each on a keep-alive connection; the faults follow one another. After a
+    // gateway error the connection goes on (or is closed with `Connection: close`); after
+    // a cut answer the client connects again. Every request is still counted and logged
+    // once, with what its client saw.
+    let app = FaultyApp::start();
+    let s = slogate_before(&app, false);
+    let b = before(&s);
+    let bound = READ_TIMEOUT + Duration::from_secs(3);
+    let (stop, started) = (Arc::new(AtomicBool::new(false)), Instant::now());
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (addr, stop) = (s.addr(), stop.clone());
+            std::thread::spawn(move || keep_alive_client(&addr, i, started, &stop, bound))
+        })
+        .collect();
+    for fault in [
+        Fault::Garbage,
+        Fault::Slow,
+        Fault::CloseAfterHead,
+        Fault::ResetMidBody,
+        Fault::EndlessBody,
+    ] {
+        std::thread::sleep(Duration::from_millis(400));
+        app.set(fault);
+        std::thread::sleep(Duration::from_millis(600));
+        app.set(Fault::None);
+    }
+    let back = started.elapsed();
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<Seen> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("a client"))
+        .collect();
+    let (_, failed) = check(&s, &b, &seen, "Faulty", CUT_OR_GATEWAY, bound, back);
+    assert!(failed >= 10, "only {failed} failed");
+    wait_for(
+        "the app's connections to close",
+        Duration::from_secs(10),
+        || (app.open.load(Ordering::SeqCst) == 0).then_some(()),
+    );
+}
 
 /// A request body larger than slogate reads ahead (64 KiB): it streams to the app while the
 /// app fails.
@@ -592,14 +703,7 @@ fn reset_mid_body_streamed() {
 
 #[test]
 fn reset_mid_body_buffered_is_a_502() {
-    fault_under_load(
-        Fault::ResetMidBody,
-        true,
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
-    );
+    fault_under_load(Fault::ResetMidBody, true, ONLY_502);
 }
 
 #[test]
@@ -609,26 +713,12 @@ fn close_after_head_streamed() {
 
 #[test]
 fn close_after_head_buffered_is_a_502() {
-    fault_under_load(
-        Fault::CloseAfterHead,
-        true,
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
-    );
+    fault_under_load(Fault::CloseAfterHead, true, ONLY_502);
 }
 
 #[test]
 fn garbage_instead_of_http_is_a_502() {
-    fault_under_load(
-        Fault::Garbage,
-        false,
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
-    );
+    fault_under_load(Fault::Garbage, false, ONLY_502);
 }
 
 #[test]
@@ -638,26 +728,12 @@ fn endless_body_streamed_is_cut_at_the_read_timeout() {
 
 #[test]
 fn endless_body_buffered_is_a_504() {
-    fault_under_load(
-        Fault::EndlessBody,
-        true,
-        Failures {
-            statuses: &[504],
-            cut_200: false,
-        },
-    );
+    fault_under_load(Fault::EndlessBody, true, ONLY_504);
 }
 
 #[test]
 fn slower_than_the_read_timeout_is_a_504() {
-    fault_under_load(
-        Fault::Slow,
-        false,
-        Failures {
-            statuses: &[504],
-            cut_200: false,
-        },
-    );
+    fault_under_load(Fault::Slow, false, ONLY_504);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,10 +861,7 @@ fn puma_killed_and_started_again() {
             std::thread::sleep(Duration::from_millis(500));
             app = Some(run.start(0));
         },
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
+        ONLY_502,
     );
     assert!(failed > 0 && ok > 0, "{ok} ok, {failed} failed");
 }
@@ -901,15 +974,7 @@ fn idle_pooled_connections_are_closed_after_idle_timeout() {
 
 #[test]
 fn a_streamed_request_body_and_an_app_reset_is_a_502() {
-    fault_under_load_sending(
-        big_query(),
-        Fault::ResetMidBody,
-        true,
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
-    );
+    fault_under_load_sending(big_query(), Fault::ResetMidBody, true, ONLY_502);
 }
 
 #[test]
@@ -919,15 +984,7 @@ fn a_streamed_request_body_and_an_app_reset_streamed() {
 
 #[test]
 fn a_streamed_request_body_and_garbage_is_a_502() {
-    fault_under_load_sending(
-        big_query(),
-        Fault::Garbage,
-        false,
-        Failures {
-            statuses: &[502],
-            cut_200: false,
-        },
-    );
+    fault_under_load_sending(big_query(), Fault::Garbage, false, ONLY_502);
 }
 
 #[test]
