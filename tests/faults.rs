@@ -17,7 +17,13 @@
 //! request sent once the upstream is back succeeds.
 //!
 //! The load is plain threads, one connection (`Connection: close`) per request, sent at a
-//! fixed rate: exact, and each request's status and timing is known.
+//! fixed rate: exact, and each request's status and timing is known. One test runs
+//! keep-alive clients through every raw fault in turn; three send request bodies larger than
+//! slogate reads ahead, so the body still streams to the app when it fails.
+//!
+//! Bugs found are `#[ignore = "known bug: ..."]` tests at the end, each with its cause; two
+//! checks are loosened for them, where noted (`ACCEPT_LOOPS`, failures counted over every
+//! operation name).
 
 mod support;
 
@@ -392,7 +398,7 @@ fn check(
     // Nothing stays open once the clients are gone.
     let pid = s.pid();
     wait_for(
-        "slogate_connections_open to be 0",
+        "slogate_connections_open to come back to idle",
         Duration::from_secs(10),
         || {
             let open = s.metrics().sum("slogate_connections_open", &[]);
