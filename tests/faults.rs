@@ -760,7 +760,19 @@ fn slower_than_the_read_timeout_is_a_504() {
 // ---------------------------------------------------------------------------------------------
 // The Rails fixture on a Puma of the test's own
 
-const GET_COURSE: &str = r#"{"query":"query GetCourse($id: ID!) { course(id: $id) { id title } }","variables":{"id":"1"}}"#;
+/// A GraphQL body and the operation slogate names it.
+type Query = (&'static str, &'static str);
+
+const GET_COURSE: Query = (
+    r#"{"query":"query GetCourse($id: ID!) { course(id: $id) { id title } }","variables":{"id":"1"}}"#,
+    "GetCourse",
+);
+
+/// 100 ms in Rails: at 20/s, about two are in Puma when it is killed or restarted.
+const SLOW_COURSE: Query = (
+    r#"{"query":"query SlowCourse($id: ID!) { slow(ms: 100) course(id: $id) { id title } }","variables":{"id":"1"}}"#,
+    "SlowCourse",
+);
 
 /// slogate's read timeout in front of Puma: longer than a Rails boot, so requests queued in
 /// the listen backlog during a hot restart wait for the new Puma.
@@ -856,16 +868,21 @@ impl PumaRun {
 
 /// Load at 20/s through slogate in front of Puma; `fault` runs after 1 s and returns when the
 /// app is back; the load goes on 1.5 s more. Returns (successes, failures).
-fn puma_fault_under_load(s: &Slogate, fault: impl FnOnce(), allowed: Failures) -> (usize, usize) {
+fn puma_fault_under_load(
+    s: &Slogate,
+    (body, operation): Query,
+    fault: impl FnOnce(),
+    allowed: Failures,
+) -> (usize, usize) {
     let b = before(s);
     let bound = Duration::from_secs(20);
-    let load = Load::start(&s.addr(), GET_COURSE, 20.0, bound);
+    let load = Load::start(&s.addr(), body, 20.0, bound);
     std::thread::sleep(Duration::from_secs(1));
     fault();
     let back = load.now();
     std::thread::sleep(Duration::from_millis(1500));
     let seen = load.finish();
-    check(s, &b, &seen, "GetCourse", allowed, bound, back)
+    check(s, &b, &seen, operation, allowed, bound, back)
 }
 
 #[test]
@@ -875,6 +892,7 @@ fn puma_killed_and_started_again() {
     let s = slogate_before_puma(run.port);
     let (ok, failed) = puma_fault_under_load(
         &s,
+        SLOW_COURSE,
         || {
             let mut old = app.take().expect("puma");
             let _ = old.child.kill(); // SIGKILL
@@ -889,12 +907,13 @@ fn puma_killed_and_started_again() {
 
 /// A Puma restart by `sig` under load fails no request; the restart is over when `done`
 /// says so of Puma's log and Puma answers.
-fn puma_restart_loses_nothing(workers: u32, sig: &str, done: impl Fn(&str) -> bool) {
+fn puma_restart_loses_nothing(query: Query, workers: u32, sig: &str, done: impl Fn(&str) -> bool) {
     let run = PumaRun::new();
     let app = run.start(workers);
     let s = slogate_before_puma(run.port);
     let (ok, failed) = puma_fault_under_load(
         &s,
+        query,
         || {
             signal(app.child.id(), sig);
             wait_for("the restart", Duration::from_secs(90), || {
@@ -911,14 +930,29 @@ fn puma_restart_loses_nothing(workers: u32, sig: &str, done: impl Fn(&str) -> bo
 fn puma_hot_restart_usr2_loses_nothing() {
     // Single mode, as the fixture runs: Puma re-executes itself keeping the listening
     // socket, so connections wait in its backlog while Rails boots again.
-    puma_restart_loses_nothing(0, "-USR2", |log| log.contains("Inherited tcp://"));
+    puma_restart_loses_nothing(GET_COURSE, 0, "-USR2", hot_restart_done);
+}
+
+fn hot_restart_done(log: &str) -> bool {
+    log.contains("Inherited tcp://")
+}
+
+#[test]
+#[ignore = "suspected bug, not pinned down: with requests in flight at a USR2 hot restart, one request per run takes ~20 s through slogate (at most ~4.5 s straight to Puma)"]
+fn puma_hot_restart_usr2_with_requests_in_flight() {
+    // As puma_hot_restart_usr2_loses_nothing, with a 100 ms query. Seen on every run on a
+    // loaded two-core machine: one request took 20-21 s (then 200) or more than the 20 s
+    // bound; the same load sent straight to Puma (no slogate) peaked at 3.7-4.5 s, and
+    // Puma closes its idle and busy keep-alive connections on USR2. slogate's health check
+    // also called the backend down for ~15 s after Puma answered /up again.
+    puma_restart_loses_nothing(SLOW_COURSE, 0, "-USR2", hot_restart_done);
 }
 
 #[test]
 fn puma_phased_restart_usr1_loses_nothing() {
     // SIGUSR1 restarts the workers one by one; it needs cluster mode (the fixture runs
     // single mode, where Puma ignores it), so this Puma runs two workers.
-    puma_restart_loses_nothing(2, "-USR1", |log| {
+    puma_restart_loses_nothing(SLOW_COURSE, 2, "-USR1", |log| {
         let booted = log
             .lines()
             .filter(|l| l.contains("booted in") && l.contains("phase: 1"));
