@@ -1,0 +1,1183 @@
+//! Upstream faults under load (issue #11): while a steady open-loop load runs through
+//! slogate, the upstream fails, and nothing may be lost, hang or leak.
+//!
+//! * The Rails fixture on a Puma of the test's own (its pid is needed for signals): killed
+//!   with SIGKILL and started again on the same port; hot restart (SIGUSR2, single mode, as
+//!   the fixture runs); phased restart (SIGUSR1, which needs cluster mode: `-w 2`).
+//! * A raw TCP upstream written here, whose fault is switched while the load runs: a reset
+//!   in the middle of the body, a close right after the head, bytes that are not HTTP, a head
+//!   whose body never ends, an answer slower than `upstream.read_timeout`.
+//!
+//! For every fault: each request the client sent is counted once in
+//! `slogate_requests_total` and logged on one access-log line (by its `X-Request-Id`) with
+//! the status and outcome the client saw; a failure is `system_error`, 502 or 504 when
+//! slogate could still choose the status (or a cut 200 when the app's head had already gone
+//! to the client, as nginx does); no request takes longer than a bound; the open fds of the
+//! slogate process come back to where they were and `slogate_connections_open` to 0; every
+//! request sent once the upstream is back succeeds.
+//!
+//! The load is plain threads, one connection (`Connection: close`) per request, sent at a
+//! fixed rate: exact, and each request's status and timing is known. One test runs
+//! keep-alive clients through every raw fault in turn; three send request bodies larger than
+//! slogate reads ahead, so the body still streams to the app when it fails.
+//!
+//! Bugs found are `#[ignore = "known bug: ..."]` tests at the end, each with its cause; two
+//! checks are loosened for them, where noted (`ACCEPT_LOOPS`, failures counted over every
+//! operation name).
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// The load: an open loop of plain threads
+
+/// One request as the client saw it.
+#[derive(Debug)]
+struct Seen {
+    id: String,
+    /// When it was sent, from the start of the load.
+    sent: Duration,
+    took: Duration,
+    /// `None`: no status line arrived.
+    status: Option<u16>,
+    /// The whole announced body arrived.
+    complete: bool,
+    body: Vec<u8>,
+    error: Option<String>,
+}
+
+impl Seen {
+    fn succeeded(&self) -> bool {
+        self.status == Some(200) && self.complete && self.error.is_none()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An open-loop load: a request every `1 / rate` seconds, whatever became of the others.
+struct Load {
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    driver: std::thread::JoinHandle<Vec<Seen>>,
+}
+
+impl Load {
+    /// Starts sending `body` (a GraphQL request) to `addr`; a request not answered within
+    /// `bound` is reported as hung.
+    fn start(addr: &str, body: &'static str, rate: f64, bound: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let (addr, halt) = (addr.to_string(), stop.clone());
+        let driver = std::thread::spawn(move || {
+            let (tx, rx) = mpsc::channel();
+            let mut ids = Vec::new();
+            while !halt.load(Ordering::Relaxed) {
+                let due = started + Duration::from_secs_f64(ids.len() as f64 / rate);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                let id = format!("fault-{}-{}", std::process::id(), ids.len());
+                ids.push((id.clone(), due - started));
+                let (tx, addr) = (tx.clone(), addr.clone());
+                std::thread::spawn(move || {
+                    let _ = tx.send(send_one(&addr, &id, body, due - started, bound));
+                });
+            }
+            drop(tx);
+            let deadline = Instant::now() + bound + Duration::from_secs(2);
+            let mut seen: HashMap<String, Seen> = HashMap::new();
+            while seen.len() < ids.len() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(s) => {
+                        seen.insert(s.id.clone(), s);
+                    }
+                    Err(_) => break,
+                }
+            }
+            ids.into_iter()
+                .map(|(id, sent)| {
+                    seen.remove(&id).unwrap_or(Seen {
+                        id,
+                        sent,
+                        took: bound,
+                        status: None,
+                        complete: false,
+                        body: Vec::new(),
+                        error: Some("no end within the bound: hung".into()),
+                    })
+                })
+                .collect()
+        });
+        Load {
+            stop,
+            started,
+            driver,
+        }
+    }
+
+    /// Time since the load started.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops sending; returns every request once each ended (or hung past the bound).
+    fn finish(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.driver.join().expect("the load driver")
+    }
+}
+
+/// POSTs `body` to `/graphql` with `X-Request-Id: id` and reads until the server closes.
+fn send_one(addr: &str, id: &str, body: &str, sent: Duration, bound: Duration) -> Seen {
+    let start = Instant::now();
+    let request = graphql_request(addr, id, body, "close");
+    let mut buf = Vec::new();
+    let error = (|| {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(bound))?;
+        s.set_write_timeout(Some(bound))?;
+        s.write_all(request.as_bytes())?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match s.read(&mut chunk)? {
+                0 => return Ok(()),
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })()
+    .err()
+    .map(|e: std::io::Error| e.to_string());
+    let (status, complete, body) = read_head(&buf);
+    Seen {
+        id: id.to_string(),
+        sent,
+        took: start.elapsed(),
+        status,
+        complete,
+        body,
+        error,
+    }
+}
+
+/// A GraphQL POST with `X-Request-Id: id` and `Connection: connection`.
+fn graphql_request(addr: &str, id: &str, body: &str, connection: &str) -> String {
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nConnection: {connection}\r\nContent-Type: application/json\r\nX-Request-Id: {id}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A client on one keep-alive connection, sending a request after each answer (on a new
+/// connection once slogate closed the last) until `stop`.
+fn keep_alive_client(
+    addr: &str,
+    client: usize,
+    started: Instant,
+    stop: &AtomicBool,
+    bound: Duration,
+) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    let mut conn: Option<TcpStream> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let id = format!("keepalive-{}-{client}-{}", std::process::id(), seen.len());
+        let (sent, start) = (started.elapsed(), Instant::now());
+        let mut buf = Vec::new();
+        let result = (|| {
+            if conn.is_none() {
+                let s = TcpStream::connect(addr)?;
+                s.set_read_timeout(Some(bound))?;
+                conn = Some(s);
+            }
+            let s = conn.as_mut().expect("connected");
+            ask(s, addr, &id, &mut buf)
+        })();
+        let (status, complete, body) = read_head(&buf);
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if !matches!(result, Ok(false)) || head.contains("\r\nconnection: close\r\n") {
+            conn = None;
+        }
+        seen.push(Seen {
+            id,
+            sent,
+            took: start.elapsed(),
+            status,
+            complete,
+            body,
+            error: result.err().map(|e: std::io::Error| e.to_string()),
+        });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
+/// Sends a keep-alive request on `s` and reads one answer into `buf`; `Ok(true)` when the
+/// server closed before the answer was whole.
+fn ask(s: &mut TcpStream, addr: &str, id: &str, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    s.write_all(graphql_request(addr, id, FAULTY_QUERY, "keep-alive").as_bytes())?;
+    let mut chunk = [0u8; 16 * 1024];
+    while !read_head(buf).1 {
+        match s.read(&mut chunk)? {
+            0 => return Ok(true),
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(false)
+}
+
+/// The status, whether the body announced by the head arrived whole, and the body.
+fn read_head(buf: &[u8]) -> (Option<u16>, bool, Vec<u8>) {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (None, false, Vec::new());
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let status = head.get(9..12).and_then(|s| s.parse().ok());
+    let body = buf[end + 4..].to_vec();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let complete = match (header("content-length:"), header("transfer-encoding:")) {
+        (Some(len), _) => len.parse() == Ok(body.len()),
+        (None, Some(te)) if te.contains("chunked") => body.ends_with(b"0\r\n\r\n"),
+        _ => true,
+    };
+    (status, complete, body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every fault test checks
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// What slogate's state was before the load.
+struct Before {
+    metrics: Metrics,
+    log_lines: usize,
+    fds: usize,
+}
+
+fn before(s: &Slogate) -> Before {
+    Before {
+        metrics: s.metrics(),
+        log_lines: s.access_log().len(),
+        fds: open_fds(s.pid()),
+    }
+}
+
+/// What `slogate_connections_open` says with no client connected: one per accept loop
+/// (`threads: 2`, one listener), not 0. See `connections_open_is_zero_without_clients`.
+const ACCEPT_LOOPS: f64 = 2.0;
+
+/// How a failed request may look.
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    /// Statuses slogate may answer instead of the app.
+    statuses: &'static [u16],
+    /// The app's head was passed on before the app failed: a `200` cut short, or nothing at
+    /// all when the body failed before hyper flushed the head (the access log then says
+    /// 200 though the client got no status).
+    cut_200: bool,
+}
+
+/// The fault may only end in a gateway error.
+const GATEWAY: Failures = Failures {
+    statuses: &[502, 504],
+    cut_200: false,
+};
+
+/// Everything the issue asks, for one run of the load; `back` is when the upstream was
+/// healthy again (from the load's start). Returns (successes, failures).
+fn check(
+    s: &Slogate,
+    b: &Before,
+    seen: &[Seen],
+    operation: &str,
+    allowed: Failures,
+    bound: Duration,
+    back: Duration,
+) -> (usize, usize) {
+    let n = seen.len();
+    let show = |r: &Seen| {
+        format!(
+            "{} sent at {:?} took {:?}: status {:?} complete {} error {:?} body {:.120}",
+            r.id,
+            r.sent,
+            r.took,
+            r.status,
+            r.complete,
+            r.error,
+            r.text()
+        )
+    };
+    assert!(n > 20, "the load ran: {n} requests");
+    // Nothing hangs.
+    for r in seen {
+        assert!(r.took < bound, "not done within {bound:?}: {}", show(r));
+    }
+    // Each request a success or an allowed failure; after the upstream is back, a success.
+    let mut failed = 0;
+    for r in seen {
+        if r.succeeded() {
+            assert!(r.text().contains("\"data\""), "{}", show(r));
+            continue;
+        }
+        failed += 1;
+        let gateway = r.status.is_some_and(|st| allowed.statuses.contains(&st)) && r.complete;
+        let cut = allowed.cut_200
+            && (r.status == Some(200) && !r.complete || r.status.is_none() && r.body.is_empty());
+        assert!(gateway || cut, "an unexpected answer: {}", show(r));
+        assert!(
+            r.sent < back,
+            "failed though sent after the upstream was back at {back:?}: {}",
+            show(r)
+        );
+    }
+    let ok = n - failed;
+    // Counted once each, with the client's outcome.
+    let total = b.metrics.sum("slogate_requests_total", &[]) + n as f64;
+    let m = s.wait_requests(total);
+    let table = m.request_table();
+    assert_eq!(
+        m.sum("slogate_requests_total", &[]),
+        total,
+        "{n} sent: {table:?}"
+    );
+    let delta = |outcome| {
+        m.requests(operation, "query", outcome) - b.metrics.requests(operation, "query", outcome)
+    };
+    assert_eq!(delta("success"), ok as f64, "{table:?}");
+    // Failures by outcome over every operation: see
+    // an_app_failure_during_a_streamed_request_body_keeps_the_operation_name.
+    let errors = |m: &Metrics| m.sum("slogate_requests_total", &[("outcome", "system_error")]);
+    assert_eq!(errors(&m) - errors(&b.metrics), failed as f64, "{table:?}");
+    // One access-log line each, with the status and outcome the client saw.
+    let lines = wait_for("the access log", Duration::from_secs(10), || {
+        let l = s.access_log();
+        (l.len() >= b.log_lines + n).then_some(l)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let lines_now = s.access_log().len();
+    assert_eq!(
+        lines_now,
+        b.log_lines + n,
+        "access-log lines for {n} requests"
+    );
+    let mut by_id: HashMap<&str, Vec<&serde_json::Value>> = HashMap::new();
+    for l in &lines[b.log_lines..] {
+        by_id
+            .entry(l["request_id"].as_str().unwrap_or(""))
+            .or_default()
+            .push(l);
+    }
+    for r in seen {
+        let logged = by_id.get(r.id.as_str()).map_or(&[][..], Vec::as_slice);
+        assert_eq!(logged.len(), 1, "log lines of {}: {logged:?}", show(r));
+        let line = logged[0];
+        let outcome = if r.succeeded() {
+            "success"
+        } else {
+            "system_error"
+        };
+        assert_eq!(line["outcome"], outcome, "{line} for {}", show(r));
+        let status = r.status.unwrap_or(if allowed.cut_200 { 200 } else { 0 });
+        assert_eq!(line["status"], status, "{line} for {}", show(r));
+    }
+    // Nothing stays open once the clients are gone.
+    let pid = s.pid();
+    wait_for(
+        "slogate_connections_open to come back to idle",
+        Duration::from_secs(10),
+        || {
+            let open = s.metrics().sum("slogate_connections_open", &[]);
+            (open <= ACCEPT_LOOPS).then_some(())
+        },
+    );
+    let fds = wait_for(
+        "slogate's fds to come back",
+        Duration::from_secs(10),
+        || {
+            let now = open_fds(pid);
+            (now <= b.fds + 2).then_some(now)
+        },
+    );
+    eprintln!(
+        "{operation}: {n} requests, {ok} ok, {failed} failed; slogate fds {} before, {fds} after",
+        b.fds
+    );
+    (ok, failed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw upstream whose fault can be switched while the load runs
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Fault {
+    /// A complete `200` with a GraphQL result, the connection kept alive.
+    None = 0,
+    /// The head and half the body, then a reset (the request body is left unread, so the
+    /// close sends RST).
+    ResetMidBody,
+    /// The head announcing a body, then a close.
+    CloseAfterHead,
+    /// Something that is not HTTP, then a close.
+    Garbage,
+    /// The head and the start of the body, then silence until slogate gives up.
+    EndlessBody,
+    /// A complete answer, three read timeouts late.
+    Slow,
+    /// On a connection that already served a request: a close without an answer (a
+    /// pooled connection gone stale); on a new one: [`Fault::Slow`].
+    StaleThenSlow,
+}
+
+/// slogate's `upstream.read_timeout` in front of the raw upstream.
+const READ_TIMEOUT: Duration = Duration::from_millis(400);
+
+const OK_BODY: &str = r#"{"data":{"ok":true}}"#;
+
+/// The raw upstream: a thread per connection.
+struct FaultyApp {
+    addr: SocketAddr,
+    fault: Arc<AtomicU8>,
+    /// Connections open now.
+    open: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultyApp {
+    fn start() -> FaultyApp {
+        FaultyApp::start_with(APP_IDLE)
+    }
+
+    /// An upstream that closes a keep-alive connection after `idle` without a request.
+    fn start_with(idle: Duration) -> FaultyApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the raw upstream");
+        let addr = listener.local_addr().expect("its address");
+        let fault = Arc::new(AtomicU8::new(Fault::None as u8));
+        let open = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f, o, st) = (fault.clone(), open.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (f, o, st) = (f.clone(), o.clone(), st.clone());
+                o.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    serve(conn, &f, &st, idle);
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        FaultyApp {
+            addr,
+            fault,
+            open,
+            stop,
+        }
+    }
+
+    fn set(&self, fault: Fault) {
+        self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultyApp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+    }
+}
+
+/// How long an idle keep-alive connection is kept (Puma's `persistent_timeout`, short).
+const APP_IDLE: Duration = Duration::from_millis(500);
+
+fn serve(mut c: TcpStream, fault: &AtomicU8, stop: &AtomicBool, app_idle: Duration) {
+    let _ = c.set_read_timeout(Some(Duration::from_millis(50)));
+    for served in 0.. {
+        // The head, a byte at a time: the request body stays unread until wanted.
+        let mut head = Vec::new();
+        let mut idle = Instant::now();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            match c.read(&mut byte) {
+                Ok(0) => return,
+                Ok(_) => {
+                    head.push(byte[0]);
+                    idle = Instant::now();
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if stop.load(Ordering::Relaxed) || idle.elapsed() > app_idle {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut current = fault.load(Ordering::SeqCst);
+        if current == Fault::StaleThenSlow as u8 {
+            if served > 0 {
+                return;
+            }
+            current = Fault::Slow as u8;
+        }
+        if current != Fault::ResetMidBody as u8 {
+            let mut body = vec![0u8; length];
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            if c.read_exact(&mut body).is_err() {
+                return;
+            }
+            let _ = c.set_read_timeout(Some(Duration::from_millis(50)));
+        }
+        let big_head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8192\r\n\r\n";
+        let pad = format!("{{\"data\":{{\"pad\":\"{}", "x".repeat(8192));
+        match current {
+            x if x == Fault::ResetMidBody as u8 => {
+                let _ = c.write_all(big_head.as_bytes());
+                let _ = c.write_all(&pad.as_bytes()[..4096]);
+                return; // unread request body: the close is a reset
+            }
+            x if x == Fault::CloseAfterHead as u8 => {
+                let _ = c.write_all(big_head.as_bytes());
+                return;
+            }
+            x if x == Fault::Garbage as u8 => {
+                let _ =
+                    c.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02 this is not HTTP\r\n\r\n");
+                return;
+            }
+            x if x == Fault::EndlessBody as u8 => {
+                let _ = c.write_all(big_head.as_bytes());
+                let _ = c.write_all(&pad.as_bytes()[..100]);
+                // Until slogate closes (or the test ends).
+                let mut sink = [0u8; 1024];
+                loop {
+                    match c.read(&mut sink) {
+                        Ok(0) => return,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                        {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+            x if x == Fault::Slow as u8 => std::thread::sleep(READ_TIMEOUT * 3),
+            _ => {}
+        }
+        let ok = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{OK_BODY}",
+            OK_BODY.len()
+        );
+        if c.write_all(ok.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+const FAULTY_QUERY: &str = r#"{"query":"query Faulty { ok }"}"#;
+
+/// slogate in front of the raw upstream, answers buffered (`proxy_buffering on`) or not.
+fn slogate_before(app: &FaultyApp, buffered: bool) -> Slogate {
+    let yaml = format!(
+        "upstream:\n  name: rails\n  backends: [\"{}\"]\n  read_timeout: {}ms\n  health_check:\n    enabled: false\n  buffering:\n    enabled: {buffered}\n",
+        app.addr,
+        READ_TIMEOUT.as_millis()
+    );
+    start_slogate_with("unused", QUICK_HEADERS, &yaml)
+}
+
+/// start_slogate's readiness probe is a connection that never sends a head: it stays open
+/// for `client_header_timeout`. Short, so that `slogate_connections_open` can reach 0.
+const QUICK_HEADERS: &str = "  client_header_timeout: 1s\n";
+
+/// Load at 40/s: healthy for 0.8 s, `fault` for 1.2 s, healthy for 1 s; then every check.
+fn fault_under_load(fault: Fault, buffered: bool, allowed: Failures) {
+    fault_under_load_sending(FAULTY_QUERY, fault, buffered, allowed);
+}
+
+/// [`fault_under_load`] with `body` as every request's body.
+fn fault_under_load_sending(body: &'static str, fault: Fault, buffered: bool, allowed: Failures) {
+    let app = FaultyApp::start();
+    let s = slogate_before(&app, buffered);
+    let b = before(&s);
+    let bound = READ_TIMEOUT + Duration::from_secs(3);
+    let load = Load::start(&s.addr(), body, 40.0, bound);
+    std::thread::sleep(Duration::from_millis(800));
+    app.set(fault);
+    std::thread::sleep(Duration::from_millis(1200));
+    app.set(Fault::None);
+    let back = load.now();
+    std::thread::sleep(Duration::from_millis(1000));
+    let seen = load.finish();
+    let (_, failed) = check(&s, &b, &seen, "Faulty", allowed, bound, back);
+    assert!(failed >= 10, "{fault:?} failed only {failed} requests");
+    // slogate holds no connection to the app once the load is over (the app closes idle
+    // ones itself after APP_IDLE; a hung answer only ends when slogate lets go).
+    wait_for(
+        "the app's connections to close",
+        Duration::from_secs(10),
+        || (app.open.load(Ordering::SeqCst) == 0).then_some(()),
+    );
+}
+
+/// slogate answers the gateway error itself.
+const ONLY_502: Failures = Failures {
+    statuses: &[502],
+    cut_200: false,
+};
+const ONLY_504: Failures = Failures {
+    statuses: &[504],
+    cut_200: false,
+};
+
+/// A cut `200` is how a failure after the head reaches the client when answers stream.
+const CUT_OR_GATEWAY: Failures = Failures {
+    statuses: &[502, 504],
+    cut_200: true,
+};
+
+#[test]
+fn keep_alive_clients_ride_through_every_fault() {
+    // Four clients each on a keep-alive connection; the faults follow one another. After a
+    // gateway error the connection goes on (or is closed with `Connection: close`); after
+    // a cut answer the client connects again. Every request is still counted and logged
+    // once, with what its client saw.
+    let app = FaultyApp::start();
+    let s = slogate_before(&app, false);
+    let b = before(&s);
+    let bound = READ_TIMEOUT + Duration::from_secs(3);
+    let (stop, started) = (Arc::new(AtomicBool::new(false)), Instant::now());
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (addr, stop) = (s.addr(), stop.clone());
+            std::thread::spawn(move || keep_alive_client(&addr, i, started, &stop, bound))
+        })
+        .collect();
+    for fault in [
+        Fault::Garbage,
+        Fault::Slow,
+        Fault::CloseAfterHead,
+        Fault::ResetMidBody,
+        Fault::EndlessBody,
+    ] {
+        std::thread::sleep(Duration::from_millis(400));
+        app.set(fault);
+        std::thread::sleep(Duration::from_millis(600));
+        app.set(Fault::None);
+    }
+    let back = started.elapsed();
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<Seen> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("a client"))
+        .collect();
+    let (_, failed) = check(&s, &b, &seen, "Faulty", CUT_OR_GATEWAY, bound, back);
+    assert!(failed >= 10, "only {failed} failed");
+    wait_for(
+        "the app's connections to close",
+        Duration::from_secs(10),
+        || (app.open.load(Ordering::SeqCst) == 0).then_some(()),
+    );
+}
+
+/// A request body larger than slogate reads ahead (64 KiB): it streams to the app while the
+/// app fails.
+fn big_query() -> &'static str {
+    let pad = "x".repeat(256 * 1024);
+    let body = format!(r#"{{"query":"query Faulty {{ ok }}","variables":{{"pad":"{pad}"}}}}"#);
+    Box::leak(body.into_boxed_str())
+}
+
+#[test]
+fn reset_mid_body_streamed() {
+    fault_under_load(Fault::ResetMidBody, false, CUT_OR_GATEWAY);
+}
+
+#[test]
+fn reset_mid_body_buffered_is_a_502() {
+    fault_under_load(Fault::ResetMidBody, true, ONLY_502);
+}
+
+#[test]
+fn close_after_head_streamed() {
+    fault_under_load(Fault::CloseAfterHead, false, CUT_OR_GATEWAY);
+}
+
+#[test]
+fn close_after_head_buffered_is_a_502() {
+    fault_under_load(Fault::CloseAfterHead, true, ONLY_502);
+}
+
+#[test]
+fn garbage_instead_of_http_is_a_502() {
+    fault_under_load(Fault::Garbage, false, ONLY_502);
+}
+
+#[test]
+fn endless_body_streamed_is_cut_at_the_read_timeout() {
+    fault_under_load(Fault::EndlessBody, false, CUT_OR_GATEWAY);
+}
+
+#[test]
+fn endless_body_buffered_is_a_504() {
+    fault_under_load(Fault::EndlessBody, true, ONLY_504);
+}
+
+#[test]
+fn slower_than_the_read_timeout_is_a_504() {
+    fault_under_load(Fault::Slow, false, ONLY_504);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Rails fixture on a Puma of the test's own
+
+/// A GraphQL body and the operation slogate names it.
+type Query = (&'static str, &'static str);
+
+const GET_COURSE: Query = (
+    r#"{"query":"query GetCourse($id: ID!) { course(id: $id) { id title } }","variables":{"id":"1"}}"#,
+    "GetCourse",
+);
+
+/// 100 ms in Rails: at 20/s, about two are in Puma when it is killed or restarted.
+const SLOW_COURSE: Query = (
+    r#"{"query":"query SlowCourse($id: ID!) { slow(ms: 100) course(id: $id) { id title } }","variables":{"id":"1"}}"#,
+    "SlowCourse",
+);
+
+/// slogate's read timeout in front of Puma: longer than a Rails boot, so requests queued in
+/// the listen backlog during a hot restart wait for the new Puma.
+const PUMA_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Puma on `port` (support's `start_rails` keeps the pid private and runs single mode;
+/// these tests signal Puma and need cluster mode once). Its output goes to `log`.
+fn puma(port: u16, workers: u32, log: &std::path::Path) -> Proc {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("puma log");
+    // Puma closes idle keep-alive connections after 1 s (20 s by default), so the
+    // connections slogate pooled are gone, with their fds, soon after the load.
+    let conf = log.with_file_name("puma.rb");
+    std::fs::write(&conf, "persistent_timeout 1\n").expect("puma config");
+    let child = Command::new("puma")
+        .arg("-C")
+        .arg(&conf)
+        .arg("-b")
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .args(["-t", "4:4", "-w", &workers.to_string()])
+        .arg(root().join("tests/rails-app/config.ru"))
+        .env("EXIT_WITH_PARENT", std::process::id().to_string())
+        .stdout(Stdio::from(out.try_clone().expect("puma log")))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .expect("spawn puma");
+    let p = Proc {
+        child,
+        name: "puma".into(),
+    };
+    wait_until_up(port);
+    p
+}
+
+fn wait_until_up(port: u16) {
+    wait_for("Puma to answer /up", Duration::from_secs(60), || {
+        get(&format!("127.0.0.1:{port}"), "/up")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// slogate in front of the Puma on `port`.
+fn slogate_before_puma(port: u16) -> Slogate {
+    start_slogate_with(
+        "unused",
+        QUICK_HEADERS,
+        &format!(
+            "upstream:\n  name: rails\n  backends: [\"127.0.0.1:{port}\"]\n  read_timeout: {}s\n",
+            PUMA_READ_TIMEOUT.as_secs()
+        ),
+    )
+}
+
+/// Puma and its log in a temporary directory.
+struct PumaRun {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PumaRun {
+    fn new() -> PumaRun {
+        require_tool("puma", "puma ruby-railties ruby-actionpack ruby-graphql");
+        PumaRun {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
+        }
+    }
+
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("puma.log")
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    fn start(&self, workers: u32) -> Proc {
+        puma(self.port, workers, &self.log())
+    }
+}
+
+/// Load at 20/s through slogate in front of Puma; `fault` runs after 1 s and returns when the
+/// app is back; the load goes on 1.5 s more. Returns (successes, failures).
+fn puma_fault_under_load(
+    s: &Slogate,
+    (body, operation): Query,
+    fault: impl FnOnce(),
+    allowed: Failures,
+) -> (usize, usize) {
+    let b = before(s);
+    let bound = Duration::from_secs(20);
+    let load = Load::start(&s.addr(), body, 20.0, bound);
+    std::thread::sleep(Duration::from_secs(1));
+    fault();
+    let back = load.now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = load.finish();
+    check(s, &b, &seen, operation, allowed, bound, back)
+}
+
+#[test]
+fn puma_killed_and_started_again() {
+    let run = PumaRun::new();
+    let mut app = Some(run.start(0));
+    let s = slogate_before_puma(run.port);
+    let (ok, failed) = puma_fault_under_load(
+        &s,
+        SLOW_COURSE,
+        || {
+            let mut old = app.take().expect("puma");
+            let _ = old.child.kill(); // SIGKILL
+            let _ = old.child.wait();
+            std::thread::sleep(Duration::from_millis(500));
+            app = Some(run.start(0));
+        },
+        ONLY_502,
+    );
+    assert!(failed > 0 && ok > 0, "{ok} ok, {failed} failed");
+}
+
+/// A Puma restart by `sig` under load fails no request; the restart is over when `done`
+/// says so of Puma's log and Puma answers.
+fn puma_restart_loses_nothing(query: Query, workers: u32, sig: &str, done: impl Fn(&str) -> bool) {
+    let run = PumaRun::new();
+    let app = run.start(workers);
+    let s = slogate_before_puma(run.port);
+    let (ok, failed) = puma_fault_under_load(
+        &s,
+        query,
+        || {
+            signal(app.child.id(), sig);
+            wait_for("the restart", Duration::from_secs(90), || {
+                done(&run.log_text()).then_some(())
+            });
+            wait_until_up(run.port);
+        },
+        GATEWAY,
+    );
+    assert_eq!(failed, 0, "{ok} ok");
+}
+
+#[test]
+fn puma_hot_restart_usr2_loses_nothing() {
+    // Single mode, as the fixture runs: Puma re-executes itself keeping the listening
+    // socket, so connections wait in its backlog while Rails boots again.
+    puma_restart_loses_nothing(GET_COURSE, 0, "-USR2", hot_restart_done);
+}
+
+fn hot_restart_done(log: &str) -> bool {
+    log.contains("Inherited tcp://")
+}
+
+#[test]
+#[ignore = "Puma 5.6.5 + keep-alive: with requests in flight, a USR2 hot restart is held up ~20 s by the pooled connections slogate keeps using; requests on new connections wait in Puma's backlog that long"]
+fn puma_hot_restart_usr2_with_requests_in_flight() {
+    // As puma_hot_restart_usr2_loses_nothing, with a 100 ms query. Every run on a loaded
+    // two-core machine, Puma answered /up again only ~24 s after USR2 (5-7 s with the fast
+    // query, 6-8 s with the same load sent straight to Puma on `Connection: close`), and
+    // requests waited up to ~21 s. `ss` 8 s after USR2: the old Puma still serving two
+    // keep-alive connections from slogate (last request 30-80 ms before: slogate reuses the
+    // warmest pooled connection), every other connection unaccepted in the listen queue.
+    // Puma 5.6.5 keeps answering requests on a keep-alive connection while draining for a
+    // restart, so a proxy that keeps sending on it delays the restart (nginx with upstream
+    // keepalive would presumably do the same; not tried). No request fails; it is a stall, not a
+    // slogate miscount, and likely Puma's to fix (answer with `Connection: close` while
+    // draining).
+    puma_restart_loses_nothing(SLOW_COURSE, 0, "-USR2", hot_restart_done);
+}
+
+#[test]
+fn puma_phased_restart_usr1_loses_nothing() {
+    // SIGUSR1 restarts the workers one by one; it needs cluster mode (the fixture runs
+    // single mode, where Puma ignores it), so this Puma runs two workers.
+    puma_restart_loses_nothing(SLOW_COURSE, 2, "-USR1", |log| {
+        let booted = log
+            .lines()
+            .filter(|l| l.contains("booted in") && l.contains("phase: 1"));
+        booted.count() == 2
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known bugs
+
+#[test]
+#[ignore = "known bug: slogate_connections_open counts each accept loop waiting for a connection (2 with threads: 2 and no client)"]
+fn connections_open_is_zero_without_clients() {
+    // engine/listen.rs accept_loop takes its connection slot (Connections::admit, which
+    // increments the gauge) before accept() returns a connection: every worker's accept
+    // loop holds one slot while idle.
+    let app = FaultyApp::start();
+    let s = slogate_before(&app, false);
+    // The readiness probe's connection is closed by client_header_timeout (1 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        s.metrics().sum("slogate_connections_open", &[]),
+        0.0,
+        "no client is connected"
+    );
+}
+
+#[test]
+#[ignore = "known bug: upstream.idle_timeout is only applied at checkout; idle pooled connections stay open until the app closes them"]
+fn idle_pooled_connections_are_closed_after_idle_timeout() {
+    // engine/pool.rs Pool::checkout skips a connection idle longer than idle_timeout, but
+    // nothing closes one that is never checked out again: after a burst, the connections
+    // below the warmest (LIFO) stay open, each an fd in slogate and a connection in the app,
+    // until the app closes them. The config says idle_timeout should be below Puma's
+    // persistent_timeout "so slogate, not Puma, closes idle connections"; it never does.
+    let app = FaultyApp::start_with(Duration::from_secs(3600));
+    let s = start_slogate_with(
+        "unused",
+        QUICK_HEADERS,
+        &format!(
+            "upstream:\n  name: rails\n  backends: [\"{}\"]\n  idle_timeout: 500ms\n  health_check:\n    enabled: false\n",
+            app.addr
+        ),
+    );
+    app.set(Fault::Slow); // answers take 1.2 s: a burst opens a connection per request
+    let burst: Vec<_> = (0..8)
+        .map(|i| {
+            let a = s.addr();
+            std::thread::spawn(move || {
+                send_one(
+                    &a,
+                    &format!("idle-{i}"),
+                    FAULTY_QUERY,
+                    Duration::ZERO,
+                    Duration::from_secs(10),
+                )
+            })
+        })
+        .collect();
+    for b in burst {
+        assert!(b.join().expect("request").succeeded());
+    }
+    assert!(
+        app.open.load(Ordering::SeqCst) >= 8,
+        "a connection per request"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        app.open.load(Ordering::SeqCst),
+        0,
+        "connections idle for 4 idle_timeouts are still open"
+    );
+}
+
+#[test]
+fn a_streamed_request_body_and_an_app_reset_is_a_502() {
+    fault_under_load_sending(big_query(), Fault::ResetMidBody, true, ONLY_502);
+}
+
+#[test]
+fn a_streamed_request_body_and_an_app_reset_streamed() {
+    fault_under_load_sending(big_query(), Fault::ResetMidBody, false, CUT_OR_GATEWAY);
+}
+
+#[test]
+fn a_streamed_request_body_and_garbage_is_a_502() {
+    fault_under_load_sending(big_query(), Fault::Garbage, false, ONLY_502);
+}
+
+#[test]
+#[ignore = "known bug: a request whose body was still arriving when the app failed is counted as (invalid), not as its operation"]
+fn an_app_failure_during_a_streamed_request_body_keeps_the_operation_name() {
+    // A body over the 64 KiB slogate reads ahead streams to the app (handler.rs proxy,
+    // pump_body). When the app fails first, the rest of the body is dropped unread, so the
+    // exchange never sees the end of the JSON and names the request `(invalid)` of type
+    // `unknown`: the failure is charged to no operation and hidden from Faulty's SLI.
+    // Here the client sends 100 KiB, pauses 100 ms (the app has reset by then), sends the
+    // rest. Under load without the pause, about 40% of such failures are misnamed.
+    let app = FaultyApp::start();
+    app.set(Fault::ResetMidBody);
+    let s = slogate_before(&app, true);
+    let body = big_query();
+    for i in 0..3 {
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nX-Request-Id: misnamed-{i}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut c = TcpStream::connect(s.addr()).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        c.write_all(head.as_bytes()).expect("head");
+        c.write_all(&body.as_bytes()[..100 * 1024])
+            .expect("first part");
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = c.write_all(&body.as_bytes()[100 * 1024..]);
+        let _ = c.read_to_end(&mut Vec::new());
+    }
+    let m = s.wait_requests(3.0);
+    assert_eq!(
+        m.requests("Faulty", "query", "system_error"),
+        3.0,
+        "{:?}",
+        m.request_table()
+    );
+}
+
+#[test]
+#[ignore = "known bug: an app that closes right after its head leaves the client with no status line, while the access log says 200"]
+fn a_client_gets_a_status_when_the_app_closes_after_its_head() {
+    // Answers streamed (no upstream.buffering): the app's 200 head arrives, its body ends at
+    // once. slogate returns the head with a body that fails on its first poll
+    // (body.rs ResBody, Source::App -> Ending::UpstreamBroken); hyper's server has the
+    // head buffered, not written, and closes the connection: the client gets nothing (in
+    // about two of three requests; else the head and a cut body). The access log records
+    // status 200, which no client received. No byte had gone to the client, so a 502 was
+    // still possible (as the buffered path answers); nginx at least sends the head.
+    let app = FaultyApp::start();
+    app.set(Fault::CloseAfterHead);
+    let s = slogate_before(&app, false);
+    let bound = Duration::from_secs(5);
+    let seen: Vec<Seen> = (0..10)
+        .map(|i| {
+            send_one(
+                &s.addr(),
+                &format!("head-{i}"),
+                FAULTY_QUERY,
+                Duration::ZERO,
+                bound,
+            )
+        })
+        .collect();
+    let nothing = seen.iter().filter(|r| r.status.is_none()).count();
+    assert_eq!(nothing, 0, "{nothing} of 10 clients got no status line");
+}
+
+#[test]
+#[ignore = "known bug: after a stale pooled connection, a read timeout on the new one is answered 502 (not 504) and logged without its error"]
+fn a_retry_after_a_stale_connection_keeps_its_504() {
+    // handler.rs proxy(), Sent::Stale: the request is sent again on a new connection, and
+    // whatever became of that (send() -> Sent::Failed(504, "upstream read timed out"), or a
+    // connect that fails or times out) is replaced by `last_failure = 502` and no
+    // tracker.error. Here the app closes the pooled connection as the request arrives
+    // (Stale), then is slower than read_timeout on the new one.
+    // Both requests on one client connection: one slogate worker, whose pool has the
+    // connection of the first.
+    let app = FaultyApp::start();
+    let s = slogate_before(&app, false);
+    let mut c = TcpStream::connect(s.addr()).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut first = Vec::new();
+    assert_eq!(
+        ask(&mut c, &s.addr(), "stale-0", &mut first).ok(),
+        Some(false)
+    );
+    assert_eq!(read_head(&first).0, Some(200));
+    app.set(Fault::StaleThenSlow);
+    let mut second = Vec::new();
+    let _ = ask(&mut c, &s.addr(), "stale-1", &mut second);
+    s.wait_requests(2.0);
+    let log = wait_for("the log line", Duration::from_secs(5), || {
+        let l = s.access_log();
+        (l.len() >= 2).then_some(l)
+    });
+    assert_eq!(
+        read_head(&second).0,
+        Some(504),
+        "a read timeout: {}",
+        log[1]
+    );
+    assert!(log[1]["error"].is_string(), "{}", log[1]);
+}
+
+#[test]
+#[ignore = "known bug: the access log has no error when the app's body breaks after its head (only a body read timeout is named)"]
+fn a_body_the_app_breaks_is_logged_with_its_error() {
+    // body.rs ResBody::poll_source, Source::App: the `Poll::Ready(Some(Err(e)))` branch ends
+    // the exchange as UpstreamBroken without setting tracker.error (the read-timeout branch
+    // and the Spooled source set it), so the line says system_error with no reason.
+    let app = FaultyApp::start();
+    app.set(Fault::ResetMidBody);
+    let s = slogate_before(&app, false);
+    for i in 0..3 {
+        let r = send_one(
+            &s.addr(),
+            &format!("broken-{i}"),
+            FAULTY_QUERY,
+            Duration::ZERO,
+            Duration::from_secs(5),
+        );
+        assert!(!r.succeeded(), "{r:?}");
+    }
+    s.wait_requests(3.0);
+    let log = wait_for("the log lines", Duration::from_secs(5), || {
+        let l = s.access_log();
+        (l.len() >= 3).then_some(l)
+    });
+    for line in &log {
+        assert_eq!(line["outcome"], "system_error");
+        assert!(line["error"].is_string(), "{line}");
+    }
+}
