@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -120,6 +120,11 @@ pub struct ResBody {
     passed: u64,
     /// The source ended and the encoder's tail was sent.
     finished: bool,
+    /// hyper has had the chance to send the head: data went out, or the body waited once.
+    head_out: bool,
+    /// A failure held back for one poll so that hyper sends the head first (see
+    /// [`Body::poll_frame`]).
+    held: Option<BoxError>,
 }
 
 impl ResBody {
@@ -132,6 +137,8 @@ impl ResBody {
             announced: None,
             passed: 0,
             finished: false,
+            head_out: false,
+            held: None,
         }
     }
 
@@ -198,6 +205,9 @@ impl ResBody {
                         // Trailers are not passed on (nginx drops them too).
                     }
                     Poll::Ready(Some(Err(e))) => {
+                        if let Some(t) = self.tracker.as_mut() {
+                            t.error = Some(format!("upstream body: {e}"));
+                        }
                         self.end(Ending::UpstreamBroken);
                         return Poll::Ready(Some(Err(e.into())));
                     }
@@ -233,8 +243,14 @@ impl Body for ResBody {
         if this.finished {
             return Poll::Ready(None);
         }
+        if let Some(e) = this.held.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         loop {
-            let chunk = ready!(this.poll_source(cx));
+            let Poll::Ready(chunk) = this.poll_source(cx) else {
+                this.head_out = true;
+                return Poll::Pending;
+            };
             if let Some(Ok(data)) = &chunk {
                 this.passed += data.len() as u64;
             }
@@ -249,6 +265,16 @@ impl Body for ResBody {
                 }
                 (Some(Err(e)), _) => {
                     this.end(Ending::UpstreamBroken);
+                    if !this.head_out {
+                        // hyper sends the head with the first data, or when the body waits;
+                        // a body that fails first would take the head down with it and
+                        // leave the client without a status. Wait once: the head goes out
+                        // (as nginx sends it), then the failure cuts the answer.
+                        this.head_out = true;
+                        this.held = Some(e);
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     return Poll::Ready(Some(Err(e)));
                 }
                 (None, _) => {
@@ -263,6 +289,7 @@ impl Body for ResBody {
             };
             return match out {
                 Some(data) => {
+                    this.head_out = true;
                     if let Some(t) = this.tracker.as_mut() {
                         t.bytes_sent += data.len() as u64;
                     }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::body::{BoxError, Encoder, FromApp, ResBody, Source, UpBody};
 use super::file::FileStream;
-use super::pool::{self, ConnectError};
+use super::pool;
 use super::track::{LogFields, Tracker};
 use crate::forwarded::{self, Arrival};
 use crate::request_id;
@@ -550,10 +550,7 @@ async fn proxy(
             None => match pool::connect(backend, up.connect_timeout).await {
                 Ok(s) => s,
                 Err(e) => {
-                    let (status, why) = match e {
-                        ConnectError::TimedOut => (504, "upstream connect timed out".to_string()),
-                        ConnectError::Failed(e) => (502, format!("upstream connect failed: {e}")),
-                    };
+                    let (status, why) = e.answer();
                     tracing::debug!(backend = %backend.label, "{why}");
                     tracker.error = Some(why);
                     last_failure = status;
@@ -597,17 +594,26 @@ async fn proxy(
                             UpBody::Full(whole.clone().flatten()),
                             upgrade.is_some(),
                         );
-                        if let Sent::Answered(resp, complete) =
-                            send(rt, &mut fresh, request, None, &mut tracker, false).await
-                        {
-                            let conn = complete.then_some((fresh, &backend.pool));
-                            return cx.pass_on(resp, conn, tracker, upgrade).await;
+                        match send(rt, &mut fresh, request, None, &mut tracker, false).await {
+                            Sent::Answered(resp, complete) => {
+                                let conn = complete.then_some((fresh, &backend.pool));
+                                return cx.pass_on(resp, conn, tracker, upgrade).await;
+                            }
+                            Sent::Failed(status, why) => {
+                                tracker.error = Some(why);
+                                last_failure = status;
+                            }
+                            Sent::Stale => {
+                                tracker.error = Some("upstream closed a new connection".into());
+                                last_failure = 502;
+                            }
                         }
-                        last_failure = 502;
                         break;
                     }
-                    Err(_) => {
-                        last_failure = 502;
+                    Err(e) => {
+                        let (status, why) = e.answer();
+                        tracker.error = Some(why);
+                        last_failure = status;
                         break;
                     }
                 }
@@ -649,10 +655,13 @@ async fn send(
     }
     let response = sender.try_send_request(request);
     let mut pumped = pump.is_none();
+    let (mut rest, tx) = match pump {
+        Some((body, tx)) => (Some(body), Some(tx)),
+        None => (None, None),
+    };
     let answer = async {
-        match pump {
-            None => tokio::time::timeout(read_timeout, response).await,
-            Some((body, tx)) => {
+        match (rest.as_mut(), tx) {
+            (Some(body), Some(tx)) => {
                 let mut response = std::pin::pin!(response);
                 let pumping = pump_body(rt, body, tx, tracker);
                 tokio::pin!(pumping);
@@ -667,9 +676,17 @@ async fn send(
                     }
                 }
             }
+            _ => tokio::time::timeout(read_timeout, response).await,
         }
     };
-    match answer.await {
+    let answer = answer.await;
+    if let (false, Some(body)) = (pumped, rest) {
+        // The app failed, or answered, while the body was still coming: read what names the
+        // operation, briefly, so the answer counts against it (and not as an unnamed
+        // request); the rest is read and discarded after the answer.
+        linger(name_from_body(rt, body, tracker).await);
+    }
+    match answer {
         Ok(Ok(resp)) => Sent::Answered(resp, pumped),
         Ok(Err(mut e)) => {
             let why = format!("upstream: {}", e.error());
@@ -704,12 +721,12 @@ fn is_reset(e: &hyper::Error) -> bool {
 /// Copies the rest of a request body upstream; returns whether it all went.
 async fn pump_body(
     rt: &Runtime,
-    mut body: Incoming,
+    body: &mut Incoming,
     tx: mpsc::Sender<Result<Bytes, BoxError>>,
     tracker: &mut Tracker,
 ) -> bool {
     loop {
-        match next_chunk(rt, &mut body, tracker).await {
+        match next_chunk(rt, body, tracker).await {
             Ok(Some(chunk)) => {
                 if tx.send(Ok(chunk)).await.is_err() {
                     return false;

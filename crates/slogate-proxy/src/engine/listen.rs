@@ -295,6 +295,18 @@ fn worker(
     };
     super::pool::set_worker(index);
     runtime.block_on(async move {
+        // Idle upstream connections are closed after upstream.idle_timeout even when no
+        // request comes to take them (so slogate, not the app, ends them).
+        tokio::spawn(async move {
+            let idle = rt.config.upstream.idle_timeout;
+            let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(250)));
+            loop {
+                tick.tick().await;
+                for backend in rt.backends.all() {
+                    backend.pool.sweep(idle);
+                }
+            }
+        });
         let mut loops = Vec::with_capacity(sockets.len());
         for (socket, tls) in sockets {
             let port = socket.local_port();

@@ -25,6 +25,16 @@ pub enum ConnectError {
     Failed(std::io::Error),
 }
 
+impl ConnectError {
+    /// The status slogate answers (nginx's: 504 for a timeout, 502 otherwise) and why.
+    pub fn answer(self) -> (u16, String) {
+        match self {
+            ConnectError::TimedOut => (504, "upstream connect timed out".into()),
+            ConnectError::Failed(e) => (502, format!("upstream connect failed: {e}")),
+        }
+    }
+}
+
 struct Idle {
     sender: SendRequest<UpBody>,
     since: Instant,
@@ -91,6 +101,13 @@ impl Pool {
                 since: Instant::now(),
             });
         }
+    }
+
+    /// Closes this worker's connections idle for `idle_timeout` or more (the oldest are at
+    /// the bottom of the list), and those the app closed.
+    pub fn sweep(&self, idle_timeout: Duration) {
+        let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < idle_timeout);
     }
 
     /// Idle connections kept now, by every worker.
