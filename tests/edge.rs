@@ -1113,3 +1113,129 @@ fn the_connection_limit_queues_new_connections_and_says_so() {
         (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(())
     });
 }
+
+#[test]
+fn the_admin_listener_can_require_a_network_and_a_token() {
+    // Bound beyond loopback, the admin endpoints can be guarded: a network outside
+    // admin.allow gets 403, a request without the bearer token 401, and neither learns
+    // anything about what is behind.
+    let start = |admin_lines: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        let (port, admin_port) = (free_port(), free_port());
+        let yaml = format!(
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 1\n  upgrade_socket: {d}/up.sock\n  pid_file: {d}/pid\nadmin:\n  listen: \"127.0.0.1:{admin_port}\"\n  bearer_token_file: token\n{admin_lines}upstream:\n  backends: [\"{rails}\"]\n",
+            d = dir.path().display(),
+            rails = rails().addr()
+        );
+        let config = dir.path().join("slogate.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let child = std::process::Command::new(slogate_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SLOGATE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let proc_ = Proc {
+            child,
+            name: "slogate".into(),
+        };
+        wait_for("slogate to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        (proc_, format!("127.0.0.1:{admin_port}"), dir)
+    };
+    let (_s, admin, _dir) = start("  allow: [\"127.0.0.0/8\"]\n");
+    let with = |token: &str| [("authorization", format!("Bearer {token}"))];
+    let ask = |path: &str, token: Option<&str>| {
+        let headers = token.map(with);
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .flatten()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        wait_for("the admin listener", Duration::from_secs(10), || {
+            get_with(&admin, path, &h).ok()
+        })
+    };
+    let ok = ask("/metrics", Some("s3cret"));
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("slogate_connections_open"));
+    for (path, token) in [
+        ("/metrics", None),
+        ("/metrics", Some("wrong")),
+        ("/ready", None),
+        ("/maintenance", Some("s3cre")),
+    ] {
+        let r = ask(path, token);
+        assert_eq!(r.status, 401, "{path} with {token:?}");
+        assert_eq!(r.text(), "unauthorized\n", "nothing about what is behind");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    let (_s2, admin2, _dir2) = start("  allow: [\"10.0.0.0/8\"]\n");
+    let r = wait_for("the second admin listener", Duration::from_secs(10), || {
+        get_with(&admin2, "/metrics", &[("authorization", "Bearer s3cret")]).ok()
+    });
+    assert_eq!(r.status, 403, "loopback is outside admin.allow");
+    assert_eq!(r.text(), "forbidden\n");
+}
+
+#[test]
+fn ten_thousand_connections_at_once_leak_nothing() {
+    // Raise this process's open-files limit as far as it goes (slogate raises its own).
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain struct in, plain struct out.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let want = 10_000usize;
+    let n = want.min((lim.rlim_cur as usize).saturating_sub(500));
+    assert!(
+        n >= 2_000,
+        "the hard open-files limit ({}) is too low for this test",
+        lim.rlim_max
+    );
+    if n < want {
+        eprintln!(
+            "holding {n} connections, not {want}: `ulimit -Hn` is {}",
+            lim.rlim_max
+        );
+    }
+    let s = start_slogate(&rails().addr(), "");
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds(s.pid());
+    let held: Vec<TcpStream> = (0..n)
+        .map(|_| TcpStream::connect(s.addr()).expect("connect"))
+        .collect();
+    wait_for("every connection accepted", Duration::from_secs(30), || {
+        (s.metrics().sum("slogate_connections_open", &[]) >= n as f64).then_some(())
+    });
+    // Still serving, and quickly, with them all open.
+    let t = Instant::now();
+    assert_eq!(get(&s.addr(), "/up").unwrap().status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(held);
+    wait_for("the connections to close", Duration::from_secs(30), || {
+        (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(())
+    });
+    let after = wait_for(
+        "slogate's fds to come back",
+        Duration::from_secs(10),
+        || {
+            let now = fds(s.pid());
+            (now <= before + 2).then_some(now)
+        },
+    );
+    assert!(after <= before + 2, "fds {before} -> {after}");
+}

@@ -5,6 +5,7 @@
 #   benches/peer/profile.sh                   # 10 s profile, reports in benches/results/
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
+# MODE=strace: system calls per request (strace -c), for slogate or nginx.
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts; KEEP_DATA=1 keeps callgrind's file beside the report). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -24,7 +25,8 @@ for t in nginx wrk curl python3 taskset; do command -v "$t" >/dev/null || die "$
 case $MODE in
   perf) command -v perf >/dev/null || die "perf is missing (linux-perf)" ;;
   callgrind) command -v valgrind >/dev/null || die "valgrind is missing" ;;
-  *) die "MODE must be perf or callgrind" ;;
+  strace) command -v strace >/dev/null || die "strace is missing" ;;
+  *) die "MODE must be perf, callgrind or strace" ;;
 esac
 if [ "$TARGET" = nginx ]; then
   SLOGATE_BIN=none
@@ -86,6 +88,27 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out=$RESULTS_DIR/profile-$TARGET-$MODE-$stamp.txt
 run_wrk() { BENCH_REQUEST="$peer/request.json" taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1"s \
   --latency -s "$peer/graphql.lua" "http://127.0.0.1:$port/graphql" | grep -E 'Requests/sec|requests in|99%'; }
+
+if [ "$MODE" = strace ]; then
+  # System calls per request (strace -c: counts are exact, times are strace's, not real).
+  SLOGATE_LOG=warn taskset -c "$PROXY_CPU" "${cmd[@]}" >"$work/target.out" 2>&1 &
+  pids+=($!); sg=$!
+  wait_up "$ready"
+  run_wrk 2 >/dev/null
+  strace -c -f -p "$sg" -o "$work/strace.txt" &
+  st=$!
+  sleep 0.5
+  run_wrk "$DURATION" | tee "$work/wrk.txt"
+  kill -INT "$st"; wait "$st" 2>/dev/null || true
+  reqs=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+  {
+    echo "# $TARGET system calls per request (strace -c -f): $DURATION s, $CONNECTIONS connections, access log $ACCESS_LOG, $(date -u)"
+    cat "$work/wrk.txt"
+    awk -v n="${reqs:-1}" '$1 ~ /^[0-9.]+$/ && NF >= 5 { c = $4; name = $NF; printf "%-16s %10d calls  %6.2f per request\n", name, c, c / n }' "$work/strace.txt" | sort -k4 -rn
+  } >"$out"
+  echo "profile.sh: written $out" >&2
+  exit 0
+fi
 
 if [ "$MODE" = perf ]; then
   SLOGATE_LOG=warn taskset -c "$PROXY_CPU" "${cmd[@]}" >"$work/target.out" 2>&1 &

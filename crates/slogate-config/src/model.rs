@@ -251,6 +251,28 @@ pub struct AccessLogSettings {
     pub buffer_lines: usize,
 }
 
+/// `admin.bearer_token_file` and `admin.allow` validated.
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    /// The token admin requests must carry, if any.
+    pub bearer_token: Option<String>,
+    /// Networks allowed; empty = all.
+    pub allow: Vec<Cidr>,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log line.
+        f.debug_struct("AdminAccess")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("allow", &self.allow)
+            .finish()
+    }
+}
+
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -258,6 +280,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// Admin listener address.
     pub admin_listen: SocketAddr,
+    /// Who may use the admin endpoints.
+    pub admin_access: AdminAccess,
     /// The application.
     pub upstream: UpstreamSettings,
     /// GraphQL endpoints and extraction.
@@ -334,6 +358,7 @@ pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, Confi
             SocketAddr::from(([127, 0, 0, 1], 9090))
         }
     };
+    let admin_access = validate_admin_access(&mut c, &raw, base);
     let upstream = validate_upstream(&mut c, &raw);
     let graphql = validate_graphql(&mut c, &raw, base);
     let (policy, error_code_header) = validate_classification(&mut c, &raw);
@@ -347,6 +372,7 @@ pub fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, Confi
     Ok(Config {
         server,
         admin_listen,
+        admin_access,
         upstream,
         graphql,
         policy,
@@ -413,6 +439,46 @@ fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSetti
         keepalive_timeout: s.keepalive_timeout.0,
         trusted_proxies,
         tls,
+    }
+}
+
+fn validate_admin_access(c: &mut Checker, raw: &RawConfig, base: &Path) -> AdminAccess {
+    let a = &raw.admin;
+    let bearer_token = a.bearer_token_file.as_ref().and_then(|f| {
+        let path = resolve(base, f);
+        match std::fs::read_to_string(&path) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                c.push(
+                    "admin.bearer_token_file",
+                    format!("{} is empty", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                c.push(
+                    "admin.bearer_token_file",
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    });
+    let allow = a
+        .allow
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match Cidr::parse(t) {
+            Ok(cidr) => Some(cidr),
+            Err(e) => {
+                c.push(format!("admin.allow[{i}]"), e);
+                None
+            }
+        })
+        .collect();
+    AdminAccess {
+        bearer_token,
+        allow,
     }
 }
 

@@ -240,12 +240,21 @@ impl Default for RawServer {
 pub struct RawAdmin {
     /// Address of the admin listener; loopback by default so metrics are not public.
     pub listen: String,
+    /// A file holding a bearer token every admin request must carry
+    /// (`Authorization: Bearer <token>`); otherwise 401. Prometheus: `authorization:
+    /// credentials_file`.
+    pub bearer_token_file: Option<String>,
+    /// Networks (CIDRs) allowed to reach the admin endpoints; anyone else gets 403. Empty:
+    /// everyone who can reach the listener.
+    pub allow: Vec<String>,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
         RawAdmin {
             listen: "127.0.0.1:9090".into(),
+            bearer_token_file: None,
+            allow: Vec::new(),
         }
     }
 }

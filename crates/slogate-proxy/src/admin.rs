@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use http::Response;
 use pingora_core::apps::http_app::ServeHttp;
 use pingora_core::protocols::http::ServerSession;
+use slogate_config::AdminAccess;
 use slogate_metrics::prometheus::{Encoder, TextEncoder};
 
 use crate::runtime::Runtime;
@@ -52,9 +53,78 @@ impl AdminApp {
     }
 }
 
+/// Why a request may not use the admin endpoints.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    /// From a network outside `admin.allow`: 403.
+    Network,
+    /// Without the bearer token: 401.
+    Token,
+}
+
+impl Refused {
+    /// The answer, saying nothing about what is behind.
+    fn response(&self) -> Response<Vec<u8>> {
+        match self {
+            Refused::Network => respond(403, "text/plain", b"forbidden\n".to_vec()),
+            Refused::Token => {
+                let mut r = respond(401, "text/plain", b"unauthorized\n".to_vec());
+                r.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+                r
+            }
+        }
+    }
+}
+
+/// Whether a request may use the admin endpoints: the network first, then the token.
+fn admit(
+    access: &AdminAccess,
+    peer: Option<std::net::IpAddr>,
+    authorization: Option<&[u8]>,
+) -> Result<(), Refused> {
+    if !access.allow.is_empty()
+        && !peer.is_some_and(|ip| access.allow.iter().any(|c| c.contains(ip)))
+    {
+        return Err(Refused::Network);
+    }
+    if let Some(token) = &access.bearer_token {
+        let given = authorization
+            .and_then(|v| v.strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(given, token.as_bytes()) {
+            return Err(Refused::Token);
+        }
+    }
+    Ok(())
+}
+
+/// Compares without an early exit, so the time taken says nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in b.iter().enumerate() {
+        diff |= usize::from(x ^ a.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let authorization = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if let Err(refused) = admit(&self.rt.config.admin_access, peer, authorization) {
+            return refused.response();
+        }
         let path = session.req_header().uri.path().to_string();
         match path.as_str() {
             "/metrics" => {
@@ -85,5 +155,48 @@ impl ServeHttp for AdminApp {
                 b"slogate admin: /metrics, /health, /ready, /maintenance\n".to_vec(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slogate_config::Cidr;
+
+    #[test]
+    fn networks_then_token() {
+        let open = AdminAccess::default();
+        assert!(admit(&open, None, None).is_ok());
+        let guarded = AdminAccess {
+            bearer_token: Some("s3cret".into()),
+            allow: vec![Cidr::parse("10.0.0.0/8").unwrap()],
+        };
+        let inside = Some("10.1.2.3".parse().unwrap());
+        let outside = Some("192.0.2.1".parse().unwrap());
+        let status = |r: Result<(), Refused>| r.err().map(|r| r.response().status().as_u16());
+        assert_eq!(
+            status(admit(&guarded, outside, Some(b"Bearer s3cret"))),
+            Some(403)
+        );
+        assert_eq!(
+            status(admit(&guarded, None, Some(b"Bearer s3cret"))),
+            Some(403)
+        );
+        assert_eq!(status(admit(&guarded, inside, None)), Some(401));
+        assert_eq!(
+            status(admit(&guarded, inside, Some(b"Bearer s3cre"))),
+            Some(401)
+        );
+        assert_eq!(
+            status(admit(&guarded, inside, Some(b"Bearer s3cret!"))),
+            Some(401)
+        );
+        assert_eq!(status(admit(&guarded, inside, Some(b"s3cret"))), Some(401));
+        assert_eq!(
+            status(admit(&guarded, inside, Some(b"Bearer s3cret"))),
+            None
+        );
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"a", b""));
     }
 }

@@ -194,6 +194,17 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
         HttpServer::new_app(AdminApp::new(rt)),
     );
     admin.add_tcp(&rt.config.admin_listen.to_string());
+    let access = &rt.config.admin_access;
+    if !rt.config.admin_listen.ip().is_loopback()
+        && access.bearer_token.is_none()
+        && access.allow.is_empty()
+    {
+        tracing::warn!(
+            admin = %rt.config.admin_listen,
+            "the admin endpoints (metrics, health, maintenance) are reachable beyond loopback \
+             by anyone: set admin.bearer_token_file or admin.allow"
+        );
+    }
     server.add_service(admin);
     if let Some(r) = redirector {
         server.add_service(r);
