@@ -574,20 +574,28 @@ fn slow_clients_and_idle_connections_are_cut() {
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     // A head sent a header line at a time (slowloris): 408 after client_header_timeout,
     // while a normal client on another connection is answered at once.
+    let timed = || {
+        let n = Instant::now();
+        assert_eq!(get(&s.addr(), "/up").unwrap().status, 200);
+        n.elapsed()
+    };
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let idle = median((0..5).map(|_| timed()).collect());
     let mut slow = TcpStream::connect(s.addr()).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let t = Instant::now();
     write!(slow, "GET /up HTTP/1.1\r\nHost: x\r\n").unwrap();
-    let mut normal_took = Duration::ZERO;
-    for i in 0..4 {
-        std::thread::sleep(Duration::from_millis(200));
+    let mut beside = Vec::new();
+    for i in 0..5 {
+        std::thread::sleep(Duration::from_millis(150));
         let _ = write!(slow, "X-Slow-{i}: 1\r\n");
-        let n = Instant::now();
-        let r = get(&s.addr(), "/up").unwrap();
-        assert_eq!(r.status, 200);
-        normal_took = normal_took.max(n.elapsed());
+        beside.push(timed());
     }
+    let normal_took = median(beside);
     let got = answer(&mut slow);
     let cut = t.elapsed();
     assert!(
@@ -598,9 +606,10 @@ fn slow_clients_and_idle_connections_are_cut() {
         cut >= Duration::from_millis(900) && cut < Duration::from_secs(5),
         "cut after ~1s: {cut:?}"
     );
+    // Within 2x of an idle run (plus 5 ms for a shared machine's scheduling noise).
     assert!(
-        normal_took < Duration::from_secs(1),
-        "a normal request beside it is not delayed: {normal_took:?}"
+        normal_took <= idle * 2 + Duration::from_millis(5),
+        "a normal request beside it is not delayed: {normal_took:?} (idle: {idle:?})"
     );
     // An idle keep-alive connection is closed silently after the shorter of the head and
     // keep-alive timeouts.
@@ -1238,4 +1247,75 @@ fn ten_thousand_connections_at_once_leak_nothing() {
         },
     );
     assert!(after <= before + 2, "fds {before} -> {after}");
+}
+
+#[test]
+fn a_slow_reader_of_a_large_answer_costs_a_bounded_temp_file_released_when_it_leaves() {
+    // nginx's proxy_max_temp_file_size: past the temp file's bound slogate reads the app only
+    // as fast as the client takes the answer; memory stays bounded whatever the client's
+    // speed, and a client that gives up leaves nothing behind.
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_slogate(
+        &rails().addr(),
+        &format!(
+            "upstream:\n  name: rails\n  backends: [\"{}\"]\n  buffering:\n    memory: 64KiB\n    max_temp_file_size: 1MiB\n    temp_path: {}\n",
+            rails().addr(),
+            dir.path().display()
+        ),
+    );
+    let spooled = |pid: u32| -> Vec<u64> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                target
+                    .starts_with(dir.path())
+                    .then(|| std::fs::metadata(e.path()).map(|m| m.len()).unwrap_or(0))
+            })
+            .collect()
+    };
+    let rss_before = rss_bytes(s.pid());
+    let mut slow = TcpStream::connect(s.addr()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        slow,
+        "GET /big?kb=10240 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n"
+    )
+    .unwrap();
+    // About 1 KB/s for three seconds.
+    let mut taken = 0;
+    for _ in 0..3 {
+        let mut kb = [0u8; 1024];
+        slow.read_exact(&mut kb).unwrap();
+        taken += kb.len();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(taken >= 3 * 1024);
+    let files = wait_for("the answer to spill to a temp file", Duration::from_secs(10), || {
+        let f = spooled(s.pid());
+        (!f.is_empty()).then_some(f)
+    });
+    assert!(
+        files.iter().all(|&len| len <= (1 << 20) + (64 << 10)),
+        "the temp file stays within max_temp_file_size: {files:?}"
+    );
+    let grown = rss_bytes(s.pid()).saturating_sub(rss_before);
+    assert!(grown < 8 << 20, "memory stays bounded: +{grown} bytes");
+    // The client gives up: the temp file, the connections and the app's answer are let go.
+    drop(slow);
+    wait_for("the temp file to be closed", Duration::from_secs(10), || {
+        spooled(s.pid()).is_empty().then_some(())
+    });
+    wait_for("the client connection to be released", Duration::from_secs(10), || {
+        (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(())
+    });
+    let m = s.wait_requests(1.0);
+    assert_eq!(
+        m.sum("slogate_requests_total", &[("outcome", "canceled")]),
+        1.0,
+        "a client that left is counted as canceled: {:?}",
+        m.request_table()
+    );
 }
