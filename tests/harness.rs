@@ -271,8 +271,9 @@ fn loadtest_cli_exit_codes() {
     let file = file.to_str().expect("utf-8 path");
     // The mock as its own process (`slogate mock-upstream`), slogate in front of it.
     let port = free_port();
-    let mut mock = support::Proc {
-        child: Command::new(slogate_bin())
+    let mut mock = Proc::spawn(
+        "mock-upstream",
+        Command::new(slogate_bin())
             .args([
                 "mock-upstream",
                 "--scenario",
@@ -280,11 +281,8 @@ fn loadtest_cli_exit_codes() {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn mock-upstream"),
-        name: "mock-upstream".into(),
-    };
+            .stdout(Stdio::null()),
+    );
     wait_for("the mock upstream", Duration::from_secs(20), || {
         get(&format!("127.0.0.1:{port}"), "/__mock/stats")
             .ok()

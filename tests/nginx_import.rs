@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{free_port, is_root, require_tool, root, self_signed, wait_for, Proc};
+use support::{free_port, is_root, require_tool, root, self_signed, wait_for, wait_for_or, Proc};
 
 /// What a corpus entry has, so the parity test knows what to compare.
 struct Case {
@@ -588,15 +588,12 @@ fn start_nginx(case: &Case, dir: &Path, values: &[(&str, String)], ports: (u16, 
 
 fn wait_listening(r: &Running, log: PathBuf) {
     let addr = r.tls.clone().unwrap_or_else(|| r.plain.clone());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{addr} did not listen: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_or(
+        &format!("{addr} to listen"),
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(&addr).ok(),
+        || std::fs::read_to_string(&log).unwrap_or_default(),
+    );
 }
 
 /// Imports the case, checks the result with `slogate check`, and runs it.
@@ -1004,6 +1001,7 @@ fn compare_errors(pair: &Pair<'_>, app: &Path) {
 #[test]
 fn imported_configs_pass_check_and_behave_like_nginx() {
     require_tool("curl", "curl");
+    require_tool("nginx", "nginx");
     let puma = start_puma();
     let certs = tempfile::tempdir().unwrap();
     let tls = self_signed(certs.path());

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -28,81 +27,16 @@ slos:
       target: 80
 "#;
 
-struct Prometheus {
-    port: u16,
-    _proc: Proc,
-    _dir: tempfile::TempDir,
-}
-
-fn start_prometheus(scrape: &str, rules: &std::path::Path) -> Prometheus {
-    require_tool("prometheus", "prometheus");
+/// Prometheus scraping `scrape` with `rules`, and its temporary directory.
+fn start_prometheus(scrape: &str, rules: &std::path::Path) -> (Prometheus, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: [\"{scrape}\"]\n",
-            rules.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("prometheus.log")).unwrap(),
-        ))
-        .spawn()
-        .expect("prometheus");
-    let p = Prometheus {
-        port,
-        _proc: Proc {
-            child,
-            name: "prometheus".into(),
-        },
-        _dir: dir,
-    };
-    wait_for("prometheus to be ready", Duration::from_secs(30), || {
-        (get(&format!("127.0.0.1:{port}"), "/-/ready").ok()?.status == 200).then_some(())
-    });
-    p
-}
-
-impl Prometheus {
-    fn query(&self, q: &str) -> Option<f64> {
-        let enc: String = q
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let r = get(
-            &format!("127.0.0.1:{}", self.port),
-            &format!("/api/v1/query?query={enc}"),
-        )
-        .ok()?;
-        let v: Value = serde_json::from_str(&r.text()).ok()?;
-        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-    }
-}
-
-fn run_slogate(args: &[&str]) -> String {
-    let out = Command::new(slogate_bin()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "slogate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: [\"{scrape}\"]\n",
+        rules.display()
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut prom = Prometheus::start(dir.path(), &config, &dir.path().join("data"));
+    prom.wait_ready(Duration::from_secs(30));
+    (prom, dir)
 }
 
 fn send(addr: &str, query: &str, n: usize) {
@@ -119,6 +53,7 @@ fn send(addr: &str, query: &str, n: usize) {
 
 #[test]
 fn generated_rules_and_report_match_the_traffic() {
+    require_tool("prometheus", "prometheus");
     let s = start_slogate(&rails().addr(), "");
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("slo.yaml");
@@ -132,7 +67,7 @@ fn generated_rules_and_report_match_the_traffic() {
         "--output",
         rules.to_str().unwrap(),
     ]);
-    let prom = start_prometheus(&format!("127.0.0.1:{}", s.admin_port), &rules);
+    let (prom, _prom_dir) = start_prometheus(&format!("127.0.0.1:{}", s.admin_port), &rules);
 
     let ok = "query GetCourse { course(id: \"1\") { id } }";
     let client = "query GetCourse { course(id: \"404\") { id } }";
@@ -210,7 +145,7 @@ fn generated_rules_and_report_match_the_traffic() {
         "budget remaining {budget}"
     );
 
-    let prometheus = format!("http://127.0.0.1:{}", prom.port);
+    let prometheus = prom.url.clone();
     let slo_report = |extra: &[&str]| {
         let mut args = vec![
             "slo",

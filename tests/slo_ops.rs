@@ -11,9 +11,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::*;
@@ -35,35 +35,6 @@ slos:
       threshold: 1s
       target: 99
 "#;
-
-fn run_slogate(args: &[&str]) -> String {
-    let out = Command::new(slogate_bin())
-        .args(args)
-        .output()
-        .expect("run slogate");
-    assert!(
-        out.status.success(),
-        "slogate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `$SLOGATE_PYTHON`, the virtualenv scripts/setup.sh makes, or python3.
-fn datadog_python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SLOGATE_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = root().join("target/slo-venv/bin/python");
-    if venv.is_file() {
-        return Some(venv);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("python3"))
-            .find(|p| p.is_file())
-    })
-}
 
 fn write_spec(dir: &Path) -> String {
     let spec = dir.join("slo.yaml");
@@ -112,21 +83,13 @@ fn datadog_agent_check_reads_slogate_metrics() {
         ]);
         files.push(path);
     }
-    let output = Command::new(&python)
-        .arg(root().join("crates/slogate-slo/tests/datadog/validate.py"))
-        .args(&files)
-        .arg(&metrics_url)
-        .output()
-        .expect("run validate.py");
+    let mut args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
+    args.push(metrics_url.as_ref());
+    let output = run_datadog_validation(&python, &args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !text.contains("ModuleNotFoundError"),
-        "{} lacks the Datadog libraries; run scripts/setup.sh:\n{text}",
-        python.display()
     );
     assert!(
         output.status.success() && text.contains("SUCCESS"),
@@ -209,101 +172,42 @@ operations:
       - success: { weight: 100 }
 "#;
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn spawn(name: &str, args: &[&str], log: &Path) -> Proc {
-    let child = Command::new(slogate_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(log).expect("log")))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    Proc {
-        child,
-        name: name.into(),
-    }
+    Proc::spawn(
+        name,
+        Command::new(slogate_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).expect("log"))),
+    )
 }
 
-fn start_prometheus(dir: &Path, target: &str, rules: &Path) -> Proc {
-    require_tool("prometheus", "prometheus");
+fn start_prometheus(dir: &Path, target: &str, rules: &Path) -> Prometheus {
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          rule_files: ['{}']\n\
          scrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: ['{target}']\n",
         rules.display()
     );
-    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("prometheus.log")).expect("log"),
-        ))
-        .spawn()
-        .expect("start prometheus");
-    let p = Proc {
-        child,
-        name: format!("prometheus:{port}"),
-    };
-    wait_for("prometheus to be ready", Duration::from_secs(30), || {
-        (get(&format!("127.0.0.1:{port}"), "/-/ready").ok()?.status == 200).then_some(())
-    });
+    let mut p = Prometheus::start(dir, &config, &dir.join("data"));
+    p.wait_ready(Duration::from_secs(30));
     p
 }
 
-fn prometheus_port(p: &Proc) -> u16 {
-    p.name
-        .rsplit(':')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .expect("port in name")
-}
-
-fn api(port: u16, path_and_query: &str) -> serde_json::Value {
-    let r = get(&format!("127.0.0.1:{port}"), path_and_query).expect("prometheus API");
-    serde_json::from_str(&r.text()).expect("API JSON")
-}
-
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// First timestamp at which the page (tier 1) fired, if it has.
-fn first_page(port: u16, from: f64) -> Option<f64> {
-    let q = encode(r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#);
-    let v = api(
-        port,
-        &format!(
-            "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
-            unix_now()
-        ),
-    );
+fn first_page(prom: &Prometheus, from: f64) -> Option<f64> {
+    let q = url_encode(r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#);
+    let v = prom.api(&format!(
+        "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
+        unix_now()
+    ));
     v["data"]["result"][0]["values"][0][0].as_f64()
 }
 
 #[test]
 fn the_page_fires_when_simulate_says() {
+    require_tool("prometheus", "prometheus");
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = dir.path().join("slo.yaml");
     std::fs::write(&spec, DETECTION_SPEC).expect("spec");
@@ -338,7 +242,6 @@ fn the_page_fires_when_simulate_says() {
     });
     let s = start_slogate(&mock_addr, "");
     let prom = start_prometheus(dir.path(), &format!("127.0.0.1:{}", s.admin_port), &rules);
-    let port = prometheus_port(&prom);
 
     let target = format!("http://{}", s.addr());
     let load_started = unix_now();
@@ -363,7 +266,7 @@ fn the_page_fires_when_simulate_says() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let fired = loop {
-        if let Some(t) = first_page(port, fault - 5.0) {
+        if let Some(t) = first_page(&prom, fault - 5.0) {
             break t;
         }
         assert!(

@@ -2,7 +2,7 @@
 //! rotations under load, malformed and truncated lines, a 100 MB line
 //! without a newline (memory measured), standard input, and throughput.
 
-mod common;
+mod support;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{copytruncate, Scrape, Slogate};
+use support::{copytruncate, Scrape, Slogate};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -1,11 +1,12 @@
 //! Queue health from a real Redis, and Redis being down: logged, counted,
 //! retried, never fatal.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{free_port, unix_now, Redis, Slogate};
+use slogate_test_support::{require_tool, unix_now, workspace_root};
+use support::{free_port, Redis, Slogate};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -17,11 +18,12 @@ fn config(port: u16) -> String {
 
 #[test]
 fn redis_down_is_retried_and_queues_are_read_when_it_is_up() {
+    require_tool("redis-server", "redis-server");
     let port = free_port();
     let mut slogate = Slogate::start(&config(port));
-    let up = |s: &common::Scrape| s.value("slogate_jobs_redis_up", &[("service", "q")]);
+    let up = |s: &support::Scrape| s.value("slogate_jobs_redis_up", &[("service", "q")]);
     let errors =
-        |s: &common::Scrape| s.value("slogate_jobs_redis_errors_total", &[("service", "q")]);
+        |s: &support::Scrape| s.value("slogate_jobs_redis_errors_total", &[("service", "q")]);
     slogate.wait_metrics("failed polls counted", WAIT, |s| {
         up(s) == 0.0 && errors(s) >= 3.0
     });
@@ -44,7 +46,7 @@ fn redis_down_is_retried_and_queues_are_read_when_it_is_up() {
     redis.cli(&["LPUSH", "queue:mail", &old]);
     redis.cli(&["LPUSH", "queue:mail", &new]);
     let q =
-        |s: &common::Scrape, m: &str, queue: &str| s.get(m, &[("queue", queue), ("service", "q")]);
+        |s: &support::Scrape, m: &str, queue: &str| s.get(m, &[("queue", queue), ("service", "q")]);
     let s = slogate.wait_metrics("the mail queue", WAIT, |s| {
         up(s) == 1.0 && q(s, "slogate_job_queue_size", "mail") == Some(2.0)
     });
@@ -102,7 +104,7 @@ fn readme_middleware_is_the_fixtures() {
         let block: Vec<&str> = text[start..].lines().take_while(|l| *l != "end").collect();
         block.join("\n")
     }
-    let root = common::workspace_root();
+    let root = workspace_root();
     let readme = std::fs::read_to_string(root.join("crates/slogate-jobs/README-section.md"))
         .expect("README section");
     let fixture = std::fs::read_to_string(root.join("tests/sidekiq-app/slogate_middleware.rb"))

@@ -3,18 +3,16 @@
 //! while workers are stopped or quiet, and the log followed across a
 //! copytruncate and a rename rotation, compared line for line with the files.
 
-mod common;
+mod support;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    assert_histogram_within, copytruncate, require, unix_now, wait_for, workspace_root, Guarded,
-    Redis, Scrape, Slogate,
-};
 use slogate_jobs::DEFAULT_JOB_BUCKETS;
+use slogate_test_support::{require_tool, unix_now, wait_for_or, workspace_root, Proc};
+use support::{assert_histogram_within, copytruncate, Redis, Scrape, Slogate};
 
 /// The labels of HardJob's successful attempts.
 const HARD_JOB_SUCCESS: [(&str, &str); 4] = [
@@ -50,7 +48,7 @@ fn enqueue(redis: &Redis, specs: &[&str]) -> f64 {
 }
 
 /// Sidekiq with its stdout appended to `log` (O_APPEND, as `>>` would).
-fn start_sidekiq(redis: &Redis, log: &Path, stderr: &Path) -> Guarded {
+fn start_sidekiq(redis: &Redis, log: &Path, stderr: &Path) -> Proc {
     let stdout = OpenOptions::new()
         .create(true)
         .append(true)
@@ -73,7 +71,7 @@ fn start_sidekiq(redis: &Redis, log: &Path, stderr: &Path) -> Guarded {
         .stderr(stderr)
         .spawn()
         .expect("start sidekiq");
-    Guarded {
+    Proc {
         child,
         name: "sidekiq".into(),
     }
@@ -104,7 +102,7 @@ fn queue(s: &Scrape, metric: &str, queue: &str) -> Option<f64> {
 }
 
 fn wait_log_contains(path: &Path, needle: &str) {
-    wait_for(
+    wait_for_or(
         &format!("{needle:?} in the Sidekiq log"),
         WAIT,
         || {
@@ -120,8 +118,8 @@ fn wait_log_contains(path: &Path, needle: &str) {
 #[test]
 fn sidekiq_jobs_end_to_end() {
     let started = Instant::now();
-    require("ruby", "--version");
-    require("sidekiq", "--version");
+    require_tool("ruby", "ruby");
+    require_tool("sidekiq", "ruby-sidekiq");
     let redis = Redis::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("sidekiq.log");

@@ -1,6 +1,6 @@
 //! The clap surface the `slogate` binary mounts: `slogate slo ...`.
 
-mod common;
+mod support;
 
 use clap::Parser;
 use slogate_slo::{run, SloArgs, SpecError};
@@ -25,7 +25,7 @@ fn run_args(args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn example() -> String {
-    common::crate_dir()
+    support::crate_dir()
         .join("../../proxy-config/slo.yaml")
         .display()
         .to_string()
@@ -48,7 +48,7 @@ fn check_rules_and_dashboard_write_files() {
     .expect("rules");
     let text = std::fs::read_to_string(&rules).expect("rules written");
     assert!(text.contains("record: slo:sli_error:ratio_rate5m"));
-    common::run_promtool(dir.path(), &["check", "rules", "slo.rules.yaml"]);
+    support::run_promtool(dir.path(), &["check", "rules", "slo.rules.yaml"]);
 
     let dashboard = dir.path().join("dashboard.json");
     run_args(&[
@@ -113,7 +113,7 @@ fn spec_errors_can_be_told_apart_for_exit_code_2() {
 
 #[test]
 fn check_notes_test_periods() {
-    let spec = common::load("tests/fixtures/e2e-slo.yaml", "tests/fixtures/e2e-slo.yaml");
+    let spec = support::load("tests/fixtures/e2e-slo.yaml", "tests/fixtures/e2e-slo.yaml");
     let summary = slogate_slo::check_summary(&spec);
     assert!(
         summary.starts_with(

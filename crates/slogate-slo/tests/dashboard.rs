@@ -1,13 +1,13 @@
 //! The Grafana dashboards are valid dashboard JSON with the panels the issue
 //! asks for.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
-use common::load;
 use serde_json::Value;
 use slogate_slo::{generate_dashboard, Spec};
+use support::load;
 
 fn dashboard(spec: &Spec, service: &str) -> Value {
     serde_json::from_str(&generate_dashboard(spec, service).expect("dashboard"))
@@ -28,7 +28,7 @@ fn all_panels(dashboard: &Value) -> Vec<&Value> {
 
 #[test]
 fn dashboards_are_valid_grafana_json() {
-    for (input, source, _) in common::GOLDEN_CASES {
+    for (input, source, _) in support::GOLDEN_CASES {
         let spec = load(input, source);
         for service in spec.services() {
             let d = dashboard(&spec, service);
@@ -126,7 +126,7 @@ fn dashboard_has_slo_and_operation_panels() {
 
 #[test]
 fn several_services_need_a_choice() {
-    let text = std::fs::read_to_string(common::crate_dir().join("../../proxy-config/slo.yaml"))
+    let text = std::fs::read_to_string(support::crate_dir().join("../../proxy-config/slo.yaml"))
         .expect("read");
     let text = text.replacen(
         "    period: 30d\n",

@@ -3,12 +3,13 @@
 //! The Agent check half (against slogate's real /metrics) runs in the root
 //! package's tests/slo_ops.rs.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{datadog_python, load, run_datadog_validation, GOLDEN_CASES};
 use slogate_slo::datadog::{agent_config, api_json, terraform_json, AgentEndpoints};
+use slogate_test_support::{datadog_python, run_datadog_validation};
+use support::{load, GOLDEN_CASES};
 
 fn write_outputs(dir: &Path, stem: &str, input: &str, source: &str) -> [std::path::PathBuf; 3] {
     let spec = load(input, source);

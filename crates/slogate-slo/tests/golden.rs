@@ -1,12 +1,12 @@
 //! Golden files: a spec in, the rule file and dashboards out, byte for byte.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test -p slogate-slo --test golden`.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{crate_dir, load, GOLDEN_CASES};
 use slogate_slo::{generate_dashboard, generate_rules, Spec};
+use support::{crate_dir, load, GOLDEN_CASES};
 
 /// Every generated file of a spec: (golden file name, content).
 fn outputs(stem: &str, spec: &Spec) -> Vec<(String, String)> {

@@ -2,18 +2,17 @@
 //! backfilled with `promtool tsdb create-blocks-from openmetrics` from
 //! recorded series with two known incidents.
 
-mod common;
+mod support;
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{prometheus, run_promtool};
 use slogate_slo::history::{build_history, render_history};
 use slogate_slo::report::Prometheus;
 use slogate_slo::{parse_spec, DEFAULT_BUCKETS};
+use slogate_test_support::Prometheus as PrometheusServer;
+use support::run_promtool;
 
 const SPEC: &str = r#"
 service: shop
@@ -113,43 +112,9 @@ fn openmetrics(base: i64) -> String {
     out
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start_prometheus(dir: &Path, data: &Path) -> (Server, String) {
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        "global:\n  scrape_interval: 1m\n",
-    )
-    .expect("config");
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
-    let child = Command::new(prometheus())
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    (Server(child), format!("http://127.0.0.1:{port}"))
+/// A Prometheus on the backfilled `data`; not waited for.
+fn start_prometheus(dir: &Path, data: &Path) -> PrometheusServer {
+    PrometheusServer::start(dir, "global:\n  scrape_interval: 1m\n", data)
 }
 
 #[test]
@@ -173,16 +138,14 @@ fn episodes_from_backfilled_history() {
             "data",
         ],
     );
-    let (mut server, url) = start_prometheus(dir.path(), &dir.path().join("data"));
-    let client = Prometheus::new(&url, Duration::from_secs(10)).expect("client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.query_value("vector(1)", end as f64).is_err() {
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("prometheus exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "prometheus did not start");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let mut server = start_prometheus(dir.path(), &dir.path().join("data"));
+    let client = Prometheus::new(&server.url, Duration::from_secs(10)).expect("client");
+    server.wait_for(
+        "prometheus to start",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || client.query_value("vector(1)", end as f64).ok(),
+    );
     let spec = parse_spec("history-slo.yaml", SPEC, &DEFAULT_BUCKETS).expect("spec");
     let history =
         build_history(&spec, &client, (MINUTES * 60) as f64, end as f64, 60.0).expect("history");

@@ -5,13 +5,13 @@
 //! promtool is required: without it these tests fail and say how to install
 //! it.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{crate_dir, load, run_promtool, GOLDEN_CASES};
 use slogate_slo::rule_tests::generate_rule_tests;
 use slogate_slo::{generate_dashboard, generate_rules};
+use support::{crate_dir, load, run_promtool, GOLDEN_CASES};
 
 #[test]
 fn promtool_accepts_every_generated_rule_file() {
@@ -176,7 +176,7 @@ fn promtool_rejects_a_suite_off_by_one_evaluation() {
     assert!(suite.contains("  - eval_time: 1h30m\n"), "{suite}");
     let broken = suite.replacen("  - eval_time: 1h30m\n", "  - eval_time: 1h29m\n", 1);
     std::fs::write(dir.path().join("t.yaml"), broken).expect("write");
-    let output = std::process::Command::new(common::promtool())
+    let output = std::process::Command::new(support::promtool())
         .args(["test", "rules", "t.yaml"])
         .current_dir(dir.path())
         .output()

@@ -2,17 +2,17 @@
 //! served by this test, evaluates the generated rules every second, and the
 //! report's numbers are checked against the known traffic.
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::{load, prometheus};
 use slogate_slo::report::{build_report, render_table, Prometheus, Report, ReportError};
 use slogate_slo::{generate_rules, parse_spec, DEFAULT_BUCKETS};
+use slogate_test_support::{free_port, unix_now, Prometheus as PrometheusServer};
+use support::load;
 
 const GRAPHQL: &str =
     r#"service="e2e",kind="graphql",operation="CreateOrder",operation_type="mutation""#;
@@ -104,99 +104,25 @@ fn answer(mut stream: TcpStream, t: f64) -> std::io::Result<()> {
     )
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// A real Prometheus scraping the endpoint on `metrics_port` every second and evaluating
+/// `dir/rules.yaml` every second.
+fn start_prometheus(dir: &Path, metrics_port: u16) -> PrometheusServer {
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         rule_files: [rules.yaml]\n\
+         scrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
+    );
+    PrometheusServer::start(dir, &config, &dir.join("data"))
 }
 
-/// A Prometheus server, killed when dropped.
-struct PrometheusServer {
-    child: Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PrometheusServer {
-    fn start(dir: &Path, metrics_port: u16) -> PrometheusServer {
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files: [rules.yaml]\n\
-             scrape_configs:\n  - job_name: slogate\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
-        let port = free_port();
-        let log = dir.join("prometheus.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(prometheus())
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file)
-            .spawn()
-            .expect("start prometheus");
-        PrometheusServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// Polls `check` every 500ms until it returns `Some`, up to `limit`.
-    fn wait_for<T>(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        mut check: impl FnMut() -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "prometheus exited ({status}) while waiting for {what}:\n{}",
-                    self.log_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {limit:?} waiting for {what}; prometheus log:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .expect("clock")
+/// Polls `check` every 500ms until it returns `Some`, up to `limit`.
+fn wait<T>(
+    server: &mut PrometheusServer,
+    what: &str,
+    limit: Duration,
+    check: impl FnMut() -> Option<T>,
+) -> T {
+    server.wait_for(what, limit, Duration::from_millis(500), check)
 }
 
 fn close(actual: Option<f64>, expected: f64, what: &str) {
@@ -227,12 +153,19 @@ fn report_reads_a_real_prometheus() {
     )
     .expect("write rules");
     let metrics_port = serve_metrics();
-    let mut server = PrometheusServer::start(dir.path(), metrics_port);
+    let mut server = start_prometheus(dir.path(), metrics_port);
     let client = Prometheus::new(&server.url, Duration::from_secs(5)).expect("client");
 
-    let report = server.wait_for("every SLI to have data", Duration::from_secs(40), || {
-        build_report(&spec, &client, now()).ok().filter(complete)
-    });
+    let report = wait(
+        &mut server,
+        "every SLI to have data",
+        Duration::from_secs(40),
+        || {
+            build_report(&spec, &client, unix_now())
+                .ok()
+                .filter(complete)
+        },
+    );
     let by_name = |name: &str| {
         report
             .slos
@@ -300,23 +233,38 @@ fn report_reads_a_real_prometheus() {
     );
 
     // The recording rules and alerts, evaluated by Prometheus itself, agree.
-    let recorded = |query: &str| client.query_value(query, now()).expect("query");
-    let remaining = server.wait_for("recorded budget", Duration::from_secs(15), || {
-        recorded(r#"slo:period_error_budget_remaining:ratio{sloth_id="e2e-checkout-availability"}"#)
-    });
+    let recorded = |query: &str| client.query_value(query, unix_now()).expect("query");
+    let remaining = wait(
+        &mut server,
+        "recorded budget",
+        Duration::from_secs(15),
+        || {
+            recorded(
+                r#"slo:period_error_budget_remaining:ratio{sloth_id="e2e-checkout-availability"}"#,
+            )
+        },
+    );
     assert!(
         (remaining - 0.8).abs() < 1e-6,
         "recorded budget remaining {remaining}"
     );
     // Rule groups are evaluated independently: wait for this one too.
-    let recorded_burn = server.wait_for("recorded burn rate", Duration::from_secs(15), || {
-        recorded(r#"slo:current_burn_rate:ratio{sloth_id="e2e-checkout-latency"}"#)
-    });
+    let recorded_burn = wait(
+        &mut server,
+        "recorded burn rate",
+        Duration::from_secs(15),
+        || recorded(r#"slo:current_burn_rate:ratio{sloth_id="e2e-checkout-latency"}"#),
+    );
     close(Some(recorded_burn), 0.5, "recorded latency burn rate");
-    let firing = server.wait_for("burn-rate alerts", Duration::from_secs(15), || {
-        recorded(r#"count(ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",sloth_id="e2e-checkout-availability"})"#)
+    let firing = wait(
+        &mut server,
+        "burn-rate alerts",
+        Duration::from_secs(15),
+        || {
+            recorded(r#"count(ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",sloth_id="e2e-checkout-availability"})"#)
             .filter(|n| *n == 4.0)
-    });
+        },
+    );
     assert_eq!(firing, 4.0);
     assert_eq!(
         recorded(r#"ALERTS{alertname="SLOErrorBudgetBurn",sloth_id="e2e-browse-availability"}"#),
@@ -340,13 +288,13 @@ fn report_reads_a_real_prometheus() {
     // table of blanks.
     let unknown = parse_spec(
         "other.yaml",
-        &std::fs::read_to_string(common::crate_dir().join("tests/fixtures/e2e-slo.yaml"))
+        &std::fs::read_to_string(support::crate_dir().join("tests/fixtures/e2e-slo.yaml"))
             .expect("read")
             .replace("service: e2e", "service: nowhere"),
         &DEFAULT_BUCKETS,
     )
     .expect("spec");
-    let err = build_report(&unknown, &client, now()).expect_err("no data");
+    let err = build_report(&unknown, &client, unix_now()).expect_err("no data");
     assert!(matches!(err, ReportError::NoData { .. }), "{err}");
     assert!(
         err.to_string()
@@ -355,7 +303,9 @@ fn report_reads_a_real_prometheus() {
     );
 
     // A PromQL error is reported with the query.
-    let err = client.query_value("sum(", now()).expect_err("bad query");
+    let err = client
+        .query_value("sum(", unix_now())
+        .expect_err("bad query");
     assert!(
         err.to_string()
             .starts_with(&format!("Prometheus at {} refused the query", server.url)),
@@ -371,7 +321,7 @@ fn unreachable_prometheus_is_a_clear_error() {
     // A port nobody listens on.
     let url = format!("http://127.0.0.1:{}", free_port());
     let client = Prometheus::new(&url, Duration::from_secs(2)).expect("client");
-    let err = build_report(&spec, &client, now()).expect_err("nothing listens");
+    let err = build_report(&spec, &client, unix_now()).expect_err("nothing listens");
     assert!(
         err.to_string()
             .starts_with(&format!("cannot reach Prometheus at {url}: ")),

@@ -2,12 +2,12 @@
 //! tables. Regenerate the golden files with
 //! `UPDATE_GOLDEN=1 cargo test -p slogate-slo --test simulate`.
 
-mod common;
+mod support;
 
-use common::{crate_dir, load};
 use slogate_slo::simulate::{
     render_simulation, simulate, Incident, IncidentKind, Sampling, Simulation,
 };
+use support::{crate_dir, load};
 
 const WORKBOOK: &str = "tests/fixtures/workbook-slo.yaml";
 

@@ -1,7 +1,7 @@
 //! Every mistake in a spec is refused with a message naming the file, the SLO
 //! and the field.
 
-mod common;
+mod support;
 
 use slogate_slo::{load_spec, parse_spec, SpecError, DEFAULT_BUCKETS};
 
@@ -395,9 +395,9 @@ fn openslo_documents_are_validated() {
 
 #[test]
 fn the_shipped_examples_are_valid() {
-    let dir = common::crate_dir().join("../../proxy-config");
+    let dir = support::crate_dir().join("../../proxy-config");
     for file in ["slo.yaml", "openslo-example.yaml"] {
-        let spec = common::load_path(&dir.join(file));
+        let spec = support::load_path(&dir.join(file));
         assert!(!spec.slos.is_empty(), "{file}");
     }
 }
