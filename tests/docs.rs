@@ -254,9 +254,8 @@ fn scenario_starts(bin: &str, file: &str) -> Result<(), String> {
     let _ = child.kill();
     let out = child.wait_with_output().expect("mock-upstream's output");
     Err(format!(
-        "slogate mock-upstream --scenario exits {}: {}{}",
+        "slogate mock-upstream --scenario exits {}: {line}{}",
         out.status,
-        line,
         output_text(&out).trim()
     ))
 }
