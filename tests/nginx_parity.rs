@@ -2,7 +2,7 @@
 //! configure it, tests/nginx/rails.conf.template) and through slogate, both in front of the
 //! same Rails fixture. Rails must see the same forwarded headers, and clients the same
 //! statuses, for the cases a drop-in replacement must not change. Intended differences are
-//! asserted too, and listed in the README.
+//! asserted too, and listed in docs/replacing-nginx.md.
 
 mod support;
 

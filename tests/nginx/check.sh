@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boots the Rails fixture (Puma) and nginx with rails.conf.template on free ports and prints
-# what nginx does in each parity case (the observations recorded in README.md).
+# what nginx does in each parity case (the observations recorded in docs/replacing-nginx.md).
 #   tests/nginx/check.sh            # needs nginx, puma, curl, python3
 # KEEP=1 leaves the temp prefix in place for inspection.
 set -euo pipefail

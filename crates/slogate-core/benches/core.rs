@@ -1,6 +1,6 @@
 //! What slogate adds per request: naming the operation and classifying the response.
 //!
-//! `cargo bench -p slogate-core` (figures in the README).
+//! `cargo bench -p slogate-core` (figures in docs/performance.md).
 
 use std::hint::black_box;
 

@@ -94,7 +94,7 @@ fn config_errors_exit_with_code_2_and_name_the_key() {
     );
 }
 
-/// The fixture installs exactly the middleware the README tells users to paste.
+/// The fixture installs exactly the middleware docs/jobs.md tells users to paste.
 #[test]
 fn readme_middleware_is_the_fixtures() {
     fn class_block(text: &str) -> String {
@@ -105,8 +105,7 @@ fn readme_middleware_is_the_fixtures() {
         block.join("\n")
     }
     let root = workspace_root();
-    let readme = std::fs::read_to_string(root.join("crates/slogate-jobs/README-section.md"))
-        .expect("README section");
+    let readme = std::fs::read_to_string(root.join("docs/jobs.md")).expect("docs/jobs.md");
     let fixture = std::fs::read_to_string(root.join("tests/sidekiq-app/slogate_middleware.rb"))
         .expect("fixture");
     assert_eq!(class_block(&readme), class_block(&fixture));
