@@ -772,6 +772,7 @@ fn graceful_upgrade_loses_no_request_under_load() {
 
 #[test]
 fn a_connection_puma_closed_while_pooled_does_not_become_a_502() {
+    require_tool("puma", "puma ruby-railties ruby-actionpack ruby-graphql");
     // Puma closes idle keepalive connections after persistent_timeout (1 s here); slogate
     // keeps them pooled for 30 s. The next POST must not fail on the dead connection, and
     // must not be sent twice.
@@ -1293,10 +1294,14 @@ fn a_slow_reader_of_a_large_answer_costs_a_bounded_temp_file_released_when_it_le
         std::thread::sleep(Duration::from_secs(1));
     }
     assert!(taken >= 3 * 1024);
-    let files = wait_for("the answer to spill to a temp file", Duration::from_secs(10), || {
-        let f = spooled(s.pid());
-        (!f.is_empty()).then_some(f)
-    });
+    let files = wait_for(
+        "the answer to spill to a temp file",
+        Duration::from_secs(10),
+        || {
+            let f = spooled(s.pid());
+            (!f.is_empty()).then_some(f)
+        },
+    );
     assert!(
         files.iter().all(|&len| len <= (1 << 20) + (64 << 10)),
         "the temp file stays within max_temp_file_size: {files:?}"
@@ -1305,12 +1310,16 @@ fn a_slow_reader_of_a_large_answer_costs_a_bounded_temp_file_released_when_it_le
     assert!(grown < 8 << 20, "memory stays bounded: +{grown} bytes");
     // The client gives up: the temp file, the connections and the app's answer are let go.
     drop(slow);
-    wait_for("the temp file to be closed", Duration::from_secs(10), || {
-        spooled(s.pid()).is_empty().then_some(())
-    });
-    wait_for("the client connection to be released", Duration::from_secs(10), || {
-        (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(())
-    });
+    wait_for(
+        "the temp file to be closed",
+        Duration::from_secs(10),
+        || spooled(s.pid()).is_empty().then_some(()),
+    );
+    wait_for(
+        "the client connection to be released",
+        Duration::from_secs(10),
+        || (s.metrics().sum("slogate_connections_open", &[]) == 0.0).then_some(()),
+    );
     let m = s.wait_requests(1.0);
     assert_eq!(
         m.sum("slogate_requests_total", &[("outcome", "canceled")]),

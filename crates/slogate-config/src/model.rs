@@ -408,18 +408,7 @@ fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSetti
     } else {
         s.threads
     };
-    let trusted_proxies = s
-        .trusted_proxies
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| match Cidr::parse(t) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                c.push(format!("server.trusted_proxies[{i}]"), e);
-                None
-            }
-        })
-        .collect();
+    let trusted_proxies = cidrs(c, "server.trusted_proxies", &s.trusted_proxies);
     let tls = s.tls.as_ref().map(|t| validate_tls(c, t, base));
     if s.max_connections == 0 {
         c.push("server.max_connections", "must be at least 1");
@@ -440,6 +429,20 @@ fn validate_server(c: &mut Checker, raw: &RawConfig, base: &Path) -> ServerSetti
         trusted_proxies,
         tls,
     }
+}
+
+/// A list of CIDRs at `key`; each one that does not parse is an issue at `key[i]`.
+fn cidrs(c: &mut Checker, key: &str, list: &[String]) -> Vec<Cidr> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, t)| match Cidr::parse(t) {
+            Ok(cidr) => Some(cidr),
+            Err(e) => {
+                c.push(format!("{key}[{i}]"), e);
+                None
+            }
+        })
+        .collect()
 }
 
 fn validate_admin_access(c: &mut Checker, raw: &RawConfig, base: &Path) -> AdminAccess {
@@ -464,18 +467,7 @@ fn validate_admin_access(c: &mut Checker, raw: &RawConfig, base: &Path) -> Admin
             }
         }
     });
-    let allow = a
-        .allow
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| match Cidr::parse(t) {
-            Ok(cidr) => Some(cidr),
-            Err(e) => {
-                c.push(format!("admin.allow[{i}]"), e);
-                None
-            }
-        })
-        .collect();
+    let allow = cidrs(c, "admin.allow", &a.allow);
     AdminAccess {
         bearer_token,
         allow,
