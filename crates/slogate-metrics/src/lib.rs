@@ -159,15 +159,7 @@ impl SliMetrics {
 
     /// Counts one operation and records its duration.
     pub fn observe_request(&self, labels: &RequestLabels<'_>, seconds: f64) {
-        let values = [
-            labels.service,
-            labels.kind.as_str(),
-            labels.operation,
-            labels.operation_type.as_str(),
-            labels.outcome.as_str(),
-        ];
-        self.requests.with_label_values(&values).inc();
-        self.duration.with_label_values(&values).observe(seconds);
+        self.request_handles(labels).observe(seconds);
     }
 
     /// The counter and histogram of one label set, resolved once: observing through them

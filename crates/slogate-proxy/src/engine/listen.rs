@@ -653,8 +653,16 @@ async fn bind(bind: &Bind, fds: Option<&ListenFds>) -> io::Result<Socket> {
             Bind::Tcp(_) => Socket::Tcp(owned.into()),
             Bind::Unix(_) => Socket::Unix(owned.into()),
         };
-        relisten(&socket)?;
-        set_nonblocking(&socket)?;
+        match &socket {
+            Socket::Tcp(l) => {
+                relisten(socket2::SockRef::from(l))?;
+                l.set_nonblocking(true)?;
+            }
+            Socket::Unix(l) => {
+                relisten(socket2::SockRef::from(l))?;
+                l.set_nonblocking(true)?;
+            }
+        }
         return Ok(socket);
     }
     let socket = match bind {
@@ -711,26 +719,11 @@ fn bind_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListe
     // Readable and writable by every user, as pingora's Unix listeners.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
     l.set_nonblocking(true)?;
-    let socket = Socket::Unix(l);
-    relisten(&socket)?;
-    match socket {
-        Socket::Unix(l) => Ok(l),
-        Socket::Tcp(_) => unreachable!("bound as a Unix socket"),
-    }
+    relisten(socket2::SockRef::from(&l))?;
+    Ok(l)
 }
 
 /// Sets the listen queue of an already listening socket (Linux updates it in place).
-fn relisten(socket: &Socket) -> io::Result<()> {
-    let s = match socket {
-        Socket::Tcp(l) => socket2::SockRef::from(l),
-        Socket::Unix(l) => socket2::SockRef::from(l),
-    };
-    s.listen(BACKLOG)
-}
-
-fn set_nonblocking(socket: &Socket) -> io::Result<()> {
-    match socket {
-        Socket::Tcp(l) => l.set_nonblocking(true),
-        Socket::Unix(l) => l.set_nonblocking(true),
-    }
+fn relisten(socket: socket2::SockRef<'_>) -> io::Result<()> {
+    socket.listen(BACKLOG)
 }
