@@ -195,6 +195,17 @@ fn start_prometheus(dir: &Path, target: &str, rules: &Path) -> Prometheus {
     p
 }
 
+/// First timestamp at which Prometheus holds a sample of GetCourse's
+/// request counter (one-second resolution), if it does yet.
+fn first_sample(prom: &Prometheus, from: f64) -> Option<f64> {
+    let q = url_encode(r#"sum(slogate_requests_total{operation="GetCourse"})"#);
+    let v = prom.api(&format!(
+        "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
+        unix_now()
+    ));
+    v["data"]["result"][0]["values"][0][0].as_f64()
+}
+
 /// First timestamp at which the page (tier 1) fired, if it has.
 fn first_page(prom: &Prometheus, from: f64) -> Option<f64> {
     let q = url_encode(r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#);
@@ -243,6 +254,14 @@ fn the_page_fires_when_simulate_says() {
     let s = start_slogate(&mock_addr, "");
     let prom = start_prometheus(dir.path(), &format!("127.0.0.1:{}", s.admin_port), &rules);
 
+    // Prometheus throttles target discovery (about 5 s before its first
+    // scrape); load starts once it scrapes slogate, so the healthy history
+    // it sees is the one simulate is told about.
+    wait_for(
+        "prometheus to scrape slogate",
+        Duration::from_secs(30),
+        || (prom.query(r#"up{job="slogate"}"#)? == 1.0).then_some(()),
+    );
     let target = format!("http://{}", s.addr());
     let load_started = unix_now();
     let _load = spawn(
@@ -262,7 +281,11 @@ fn the_page_fires_when_simulate_says() {
     let _ = mock.child.kill();
     let _ = mock.child.wait();
     let fault = unix_now();
-    let history = fault - load_started;
+    // The healthy history is what Prometheus saw, not how long ago the
+    // loadtest was spawned: on a loaded machine the first request (and so
+    // the first sample of the series) can come seconds later, and a shorter
+    // history pages sooner (after 25 s instead of 30 s: about 2 s sooner).
+    let history = fault - first_sample(&prom, load_started - 5.0).unwrap_or(load_started);
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let fired = loop {
