@@ -261,6 +261,31 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// What a process's fds are, sockets with their TCP state and peer (from `ss`).
+fn describe_fds(pid: u32) -> String {
+    let mut out = String::new();
+    if let Ok(d) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in d.flatten() {
+            let target = std::fs::read_link(e.path())
+                .map_or_else(|e| e.to_string(), |t| t.display().to_string());
+            out.push_str(&format!(
+                "  {} -> {target}\n",
+                e.file_name().to_string_lossy()
+            ));
+        }
+    }
+    if let Ok(o) = Command::new("ss").args(["-tanp"]).output() {
+        let needle = format!("pid={pid},");
+        for line in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains(&needle))
+        {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
 /// What slogate's state was before the load.
 struct Before {
     metrics: Metrics,
@@ -400,13 +425,14 @@ fn check(
             (open == 0.0).then_some(())
         },
     );
-    let fds = wait_for(
+    let fds = wait_for_or(
         "slogate's fds to come back",
         Duration::from_secs(10),
         || {
             let now = open_fds(pid);
             (now <= b.fds + 2).then_some(now)
         },
+        || format!("{} fds before; now:\n{}", b.fds, describe_fds(pid)),
     );
     eprintln!(
         "{operation}: {n} requests, {ok} ok, {failed} failed; slogate fds {} before, {fds} after",
