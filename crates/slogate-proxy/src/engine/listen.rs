@@ -224,29 +224,17 @@ impl Service for Listeners {
             }
         }
         let threads = self.rt.config.server.threads.max(1);
-        let mut workers = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let mut mine = Vec::with_capacity(sockets.len());
-            for (s, tls) in &sockets {
-                match s.try_clone() {
-                    Ok(c) => mine.push((c, tls.clone())),
-                    Err(e) => {
-                        tracing::error!("cannot share a listening socket with worker {i}: {e}");
-                        std::process::exit(1);
-                    }
-                }
-            }
-            let (rt, connections, shutdown) = (self.rt, self.connections, shutdown.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("slogate-w{i}"))
-                .spawn(move || worker(i, rt, connections, mine, shutdown));
-            match spawned {
-                Ok(w) => workers.push(w),
-                Err(e) => {
-                    tracing::error!("cannot start worker thread {i}: {e}");
-                    std::process::exit(1);
-                }
-            }
+        let spawned = spawn_workers(
+            self.rt,
+            self.connections,
+            &sockets,
+            threads,
+            &shutdown,
+            AfterShutdown::KeepServing,
+        );
+        if let Err(e) = spawned {
+            tracing::error!("{e}");
+            std::process::exit(1);
         }
         // The sockets stay open here too: pingora's table (when it has one) refers to them.
         let _keep = sockets;
@@ -276,6 +264,77 @@ impl Service for Listeners {
     }
 }
 
+/// What a worker does once its accept loops have stopped (on shutdown).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AfterShutdown {
+    /// Keep serving the connections still open until the process ends (pingora ends it
+    /// after the grace period).
+    KeepServing,
+    /// Give the open connections up to this long to finish their requests, then end the
+    /// worker thread: its runtime and every task on it (connections, upstream connections)
+    /// are dropped.
+    Stop(Duration),
+}
+
+/// Starts `threads` worker threads, each accepting on (a duplicate of) every socket.
+fn spawn_workers(
+    rt: &'static Runtime,
+    connections: &'static Connections,
+    sockets: &[(Socket, Option<TlsAcceptor>)],
+    threads: usize,
+    shutdown: &ShutdownWatch,
+    after: AfterShutdown,
+) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+    let mut workers = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let mut mine = Vec::with_capacity(sockets.len());
+        for (s, tls) in sockets {
+            match s.try_clone() {
+                Ok(c) => mine.push((c, tls.clone())),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot share a listening socket with worker {i}: {e}"
+                    ))
+                }
+            }
+        }
+        let shutdown = shutdown.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("slogate-w{i}"))
+            .spawn(move || worker(i, rt, connections, mine, shutdown, after));
+        match spawned {
+            Ok(w) => workers.push(w),
+            Err(e) => return Err(format!("cannot start worker thread {i}: {e}")),
+        }
+    }
+    Ok(workers)
+}
+
+/// Serves plain HTTP on `listener` with `rt.config.server.threads` workers (as [`Listeners`]
+/// does, without pingora) until `shutdown` turns true; then each worker gives its open
+/// connections up to `grace` and ends. For [`crate::in_process`].
+pub(crate) fn serve_in_process(
+    rt: &'static Runtime,
+    connections: &'static Connections,
+    listener: std::net::TcpListener,
+    shutdown: &ShutdownWatch,
+    grace: Duration,
+) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+    let fail = |e: io::Error| format!("cannot listen: {e}");
+    listener.set_nonblocking(true).map_err(fail)?;
+    relisten(socket2::SockRef::from(&listener)).map_err(fail)?;
+    let threads = rt.config.server.threads.max(1);
+    let sockets = [(Socket::Tcp(listener), None)];
+    spawn_workers(
+        rt,
+        connections,
+        &sockets,
+        threads,
+        shutdown,
+        AfterShutdown::Stop(grace),
+    )
+}
+
 /// One worker thread: a single-threaded runtime accepting on every listener.
 fn worker(
     index: usize,
@@ -283,6 +342,7 @@ fn worker(
     connections: &'static Connections,
     sockets: Vec<(Socket, Option<TlsAcceptor>)>,
     shutdown: ShutdownWatch,
+    after: AfterShutdown,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -330,8 +390,20 @@ fn worker(
         for l in loops {
             let _ = l.await;
         }
-        // Keep serving the connections still open until the process ends.
-        std::future::pending::<()>().await;
+        match after {
+            // Keep serving the connections still open until the process ends.
+            AfterShutdown::KeepServing => std::future::pending::<()>().await,
+            AfterShutdown::Stop(grace) => {
+                let deadline = tokio::time::Instant::now() + grace;
+                while connections.open() > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                // This worker's idle upstream connections go with its runtime.
+                for backend in rt.backends.all() {
+                    backend.pool.sweep(Duration::ZERO);
+                }
+            }
+        }
     });
 }
 
