@@ -1,0 +1,410 @@
+//! slogate's engine in-process ([`slogate_proxy::InProcess`]) in front of the harness's
+//! in-process mock upstream: no subprocess, no Puma, no external program. Each test has its
+//! own proxy (registry, access log, port) and upstream, stopped when dropped, also when the
+//! test fails.
+
+mod support;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Operations the mock answers, each always the same way.
+const SCENARIO: &str = "
+default_latency: { fixed: 1ms }
+proxy: { read_timeout: 5s }
+operations:
+  - name: GetCourse
+    latency: { fixed: 1ms }
+  - name: AddCourse
+    type: mutation
+    latency: { fixed: 1ms }
+  - name: Broken
+    latency: { fixed: 1ms }
+    answers:
+      - field_error: { code: INTERNAL_SERVER_ERROR }
+  - name: BadInput
+    latency: { fixed: 1ms }
+    answers:
+      - field_error: { code: BAD_USER_INPUT }
+  - name: Crash
+    latency: { fixed: 1ms }
+    answers:
+      - reset: {}
+";
+
+const GET_COURSE: &str = "query GetCourse($id: ID!) { course(id: $id) { id title } }";
+
+#[test]
+fn query_and_mutation_are_counted_under_their_name_and_type_as_success() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let r = rig.proxy.graphql(&query(GET_COURSE));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["data"].is_object(), "{}", r.text());
+    let r = rig.proxy.graphql(&query(
+        "mutation AddCourse { addCourse(title: \"x\") { id } }",
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    rig.proxy
+        .wait_requests("GetCourse", "query", "success", 1.0);
+    rig.proxy
+        .wait_requests("AddCourse", "mutation", "success", 1.0);
+    let m = rig.proxy.metrics();
+    assert_eq!(
+        m.sum(
+            "slogate_requests_total",
+            &[
+                ("service", "app"),
+                ("kind", "graphql"),
+                ("operation", "GetCourse")
+            ]
+        ),
+        1.0,
+        "{:#?}",
+        m.request_table()
+    );
+    assert_eq!(
+        m.request_table().len(),
+        2,
+        "nothing else counted: {:#?}",
+        m.request_table()
+    );
+    // The upstream saw the same two operations, once each.
+    assert_eq!(rig.stats().requests, 2, "{:#?}", rig.stats());
+}
+
+#[test]
+fn error_codes_in_a_200_classify_as_system_or_client_error() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let r = rig.proxy.graphql(&query("query Broken { broken { id } }"));
+    assert_eq!(r.status, 200, "the app answered 200: {}", r.text());
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["code"],
+        "INTERNAL_SERVER_ERROR"
+    );
+    let r = rig.proxy.graphql(&query("query BadInput { bad { id } }"));
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    rig.proxy
+        .wait_requests("Broken", "query", "system_error", 1.0);
+    rig.proxy
+        .wait_requests("BadInput", "query", "client_error", 1.0);
+    let m = rig.proxy.metrics();
+    assert_eq!(m.requests("Broken", "query", "success"), 0.0);
+    assert_eq!(m.requests("BadInput", "query", "success"), 0.0);
+    for (op, code) in [
+        ("Broken", "INTERNAL_SERVER_ERROR"),
+        ("BadInput", "BAD_USER_INPUT"),
+    ] {
+        assert_eq!(
+            m.sum(
+                "slogate_graphql_errors_total",
+                &[("operation", op), ("code", code)]
+            ),
+            1.0,
+            "{op}: {code}"
+        );
+    }
+}
+
+#[test]
+fn a_batch_counts_each_element() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let batch = serde_json::json!([
+        { "query": GET_COURSE, "variables": { "id": "1" } },
+        { "query": "query BadInput { bad { id } }" },
+        { "query": GET_COURSE, "variables": { "id": "2" } },
+        { "query": "query Broken { broken { id } }" },
+    ])
+    .to_string();
+    let r = rig.proxy.graphql(&batch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().as_array().map(Vec::len), Some(4), "{}", r.text());
+
+    rig.proxy
+        .wait_requests("GetCourse", "query", "success", 2.0);
+    rig.proxy
+        .wait_requests("BadInput", "query", "client_error", 1.0);
+    rig.proxy
+        .wait_requests("Broken", "query", "system_error", 1.0);
+    let total: f64 = rig
+        .proxy
+        .metrics()
+        .request_table()
+        .iter()
+        .map(|r| r.3)
+        .sum();
+    assert_eq!(total, 4.0, "one count per element");
+    assert_eq!(rig.stats().requests, 1, "one HTTP request upstream");
+}
+
+#[test]
+fn the_upstream_receives_the_request_body_byte_for_byte() {
+    let capture = Capture::start();
+    let proxy = Proxy::start(capture.addr(), &Settings::default());
+    // Odd spacing, escapes, non-ASCII text, key order a re-serialiser would change, and
+    // ~300 KB of padding so the body streams past what slogate reads at once.
+    let mut body = String::from(
+        "{ \"variables\" :{\"title\":\"caf\u{e9} \\\"quoted\\\" \\u00e9\\n\",\"z\":1,\"a\":2},\n\t\"query\":\"query GetCourse($id: ID!) { course(id: $id) { id title } }\",\"pad\":\"",
+    );
+    body.push_str(&"0123456789abcdef".repeat(300 * 1024 / 16));
+    body.push_str("\"   }\r\n");
+    let r = proxy.graphql(&body);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let got = capture.received();
+    assert_eq!(got.len(), 1, "one request upstream");
+    assert_eq!(got[0].body.len(), body.len(), "the body's length");
+    assert!(got[0].body == body.as_bytes(), "the body's bytes differ");
+    assert_eq!(
+        got[0].header("content-length"),
+        Some(body.len().to_string().as_str()),
+        "{}",
+        got[0].head
+    );
+    assert!(
+        got[0].head.starts_with("POST /graphql HTTP/1.1\r\n"),
+        "{}",
+        got[0].head
+    );
+    // And slogate named it from those bytes as they passed.
+    proxy.wait_requests("GetCourse", "query", "success", 1.0);
+}
+
+#[test]
+fn the_access_log_line_has_the_operation_status_and_outcome() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let r = rig.proxy.graphql_with(
+        &query("query BadInput { bad { id } }"),
+        &[("User-Agent", "inprocess-test/1")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r
+        .header("x-request-id")
+        .expect("slogate answers with the request id")
+        .to_string();
+
+    let line = rig.proxy.log_line(&id);
+    assert_eq!(line["method"], "POST", "{line}");
+    assert_eq!(line["path"], "/graphql", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["kind"], "graphql", "{line}");
+    assert_eq!(line["service"], "app", "{line}");
+    assert_eq!(line["outcome"], "client_error", "{line}");
+    assert_eq!(line["client"], "127.0.0.1", "{line}");
+    assert_eq!(line["user_agent"], "inprocess-test/1", "{line}");
+    assert_eq!(line["upstream"], rig.mock.addr().to_string(), "{line}");
+    let op = &line["operations"][0];
+    assert_eq!(op["name"], "BadInput", "{line}");
+    assert_eq!(op["type"], "query", "{line}");
+    assert_eq!(op["outcome"], "client_error", "{line}");
+    assert_eq!(
+        op["error_codes"],
+        serde_json::json!([["BAD_USER_INPUT", 1]]),
+        "{line}"
+    );
+    assert_eq!(line["operations"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn upstream_down_answers_502_with_a_page_and_counts_system_error() {
+    let proxy = Proxy::start(closed_port(), &Settings::default());
+    let r = proxy.graphql(&query(GET_COURSE));
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(!r.body.is_empty(), "the 502 has a body");
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    proxy.wait_requests("GetCourse", "query", "system_error", 1.0);
+    let id = r.header("x-request-id").expect("request id").to_string();
+    let line = proxy.log_line(&id);
+    assert_eq!(line["status"], 502, "{line}");
+    assert_eq!(line["outcome"], "system_error", "{line}");
+    assert!(
+        line["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connect failed")),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_upstream_reset_answers_502_and_counts_system_error() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let r = rig.proxy.graphql(&query("query Crash { crash { id } }"));
+    assert_eq!(r.status, 502, "{}", r.text());
+    rig.proxy
+        .wait_requests("Crash", "query", "system_error", 1.0);
+}
+
+#[test]
+fn an_answer_slower_than_the_read_timeout_is_504() {
+    let scenario = "
+proxy: { read_timeout: 300ms }
+load: { timeout: 2s }
+operations:
+  - name: Stuck
+    latency: { fixed: 1ms }
+    answers:
+      - hang: { duration: 2s }
+";
+    let settings = Settings {
+        read_timeout: "300ms",
+        ..Settings::default()
+    };
+    let rig = Rig::start(scenario, &settings);
+    let started = Instant::now();
+    let r = rig.proxy.graphql(&query("query Stuck { stuck { id } }"));
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(!r.body.is_empty(), "the 504 has a body");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
+        "answered after the read timeout, not the upstream's 2 s: {took:?}"
+    );
+    rig.proxy
+        .wait_requests("Stuck", "query", "system_error", 1.0);
+}
+
+#[test]
+fn forwarding_headers_and_the_request_id_reach_the_upstream() {
+    let capture = Capture::start();
+    let proxy = Proxy::start(capture.addr(), &Settings::default());
+    // An untrusted client's X-Forwarded-For is replaced; with no X-Request-Id one is made.
+    let r = proxy.graphql_with(
+        &query(GET_COURSE),
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Real-IP", "203.0.113.9"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.header("x-request-id").expect("a request id").to_string();
+    assert!(id.len() >= 16, "a generated id: {id:?}");
+    // A client's own request id is passed on as it is.
+    let r2 = proxy.graphql_with(&query(GET_COURSE), &[("X-Request-Id", "client-id-42")]);
+    assert_eq!(r2.status, 200, "{}", r2.text());
+    assert_eq!(r2.header("x-request-id"), Some("client-id-42"));
+
+    let got = capture.received();
+    assert_eq!(got.len(), 2);
+    let (first, second) = (&got[0], &got[1]);
+    assert_eq!(
+        first.header("x-request-id"),
+        Some(id.as_str()),
+        "{}",
+        first.head
+    );
+    assert_eq!(first.header_count("x-request-id"), 1, "{}", first.head);
+    assert_eq!(
+        first.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "{}",
+        first.head
+    );
+    assert_eq!(first.header_count("x-forwarded-for"), 1, "{}", first.head);
+    assert_eq!(
+        first.header("x-real-ip"),
+        Some("127.0.0.1"),
+        "{}",
+        first.head
+    );
+    assert_eq!(
+        first.header("x-forwarded-proto"),
+        Some("http"),
+        "{}",
+        first.head
+    );
+    assert_eq!(
+        first.header("host"),
+        Some(proxy.addr().as_str()),
+        "Host as the client sent it: {}",
+        first.head
+    );
+    assert_eq!(
+        second.header("x-request-id"),
+        Some("client-id-42"),
+        "{}",
+        second.head
+    );
+    assert_eq!(second.header_count("x-request-id"), 1, "{}", second.head);
+}
+
+#[test]
+fn a_trusted_proxy_chain_is_extended() {
+    let capture = Capture::start();
+    let settings = Settings {
+        trusted_proxies: "['127.0.0.1/32']",
+        ..Settings::default()
+    };
+    let proxy = Proxy::start(capture.addr(), &settings);
+    let r = proxy.graphql_with(&query(GET_COURSE), &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = capture.received();
+    assert_eq!(
+        got[0].header("x-forwarded-for"),
+        Some("203.0.113.9, 127.0.0.1"),
+        "{}",
+        got[0].head
+    );
+    assert_eq!(
+        got[0].header("x-real-ip"),
+        Some("203.0.113.9"),
+        "{}",
+        got[0].head
+    );
+    let id = r.header("x-request-id").expect("request id").to_string();
+    assert_eq!(proxy.log_line(&id)["client"], "203.0.113.9");
+}
+
+#[test]
+fn a_body_over_max_body_size_is_413_and_never_reaches_the_upstream() {
+    let settings = Settings {
+        max_body_size: "1KiB",
+        ..Settings::default()
+    };
+    let rig = Rig::start(SCENARIO, &settings);
+    let mut big = query(GET_COURSE);
+    big.insert_str(1, &format!("\"pad\":\"{}\",", "x".repeat(2048)));
+    let r = rig.proxy.graphql(&big);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(!r.body.is_empty(), "the 413 has a body");
+    // Under the limit it goes through.
+    let r = rig.proxy.graphql(&query(GET_COURSE));
+    assert_eq!(r.status, 200, "{}", r.text());
+    rig.proxy
+        .wait_requests("GetCourse", "query", "success", 1.0);
+    assert_eq!(
+        rig.stats().requests,
+        1,
+        "only the small one reached the upstream"
+    );
+    let id = r.header("x-request-id").expect("request id").to_string();
+    rig.proxy.log_line(&id);
+    let lines = rig.proxy.log_lines();
+    assert!(
+        lines.iter().any(|l| l["status"] == 413),
+        "the 413 is logged: {lines:#?}"
+    );
+}
+
+#[test]
+fn dropping_the_handle_stops_serving() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let addr = rig.proxy.addr();
+    assert_eq!(rig.proxy.graphql(&query(GET_COURSE)).status, 200);
+    // A keep-alive connection left open by a client.
+    let idle = TcpStream::connect(&addr).expect("connect");
+    let Rig { proxy, mock } = rig;
+    let started = Instant::now();
+    drop(proxy);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "stopped promptly: {:?}",
+        started.elapsed()
+    );
+    let refused = TcpStream::connect(&addr);
+    assert!(refused.is_err(), "still accepting after drop: {refused:?}");
+    drop(idle);
+    drop(mock);
+}
