@@ -32,6 +32,8 @@ operations:
     latency: { fixed: 1ms }
     answers:
       - reset: {}
+  - name: SlowReport
+    latency: { fixed: 120ms }
 ";
 
 const GET_COURSE: &str = "query GetCourse($id: ID!) { course(id: $id) { id title } }";
@@ -138,6 +140,34 @@ fn a_batch_counts_each_element() {
         .sum();
     assert_eq!(total, 4.0, "one count per element");
     assert_eq!(rig.stats().requests, 1, "one HTTP request upstream");
+}
+
+#[test]
+fn the_duration_histogram_sees_the_upstream_latency() {
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    let r = rig
+        .proxy
+        .graphql(&query("query SlowReport { report { id } }"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    rig.proxy
+        .wait_requests("SlowReport", "query", "success", 1.0);
+    let m = rig.proxy.metrics();
+    let labels = [("operation", "SlowReport"), ("outcome", "success")];
+    let h = "slogate_request_duration_seconds";
+    assert_eq!(m.sum(&format!("{h}_count"), &labels), 1.0);
+    let took = m.sum(&format!("{h}_sum"), &labels);
+    assert!(
+        (0.12..5.0).contains(&took),
+        "the mock's 120 ms are in it: {took}"
+    );
+    let bucket = |le: &str| {
+        let mut l = labels.to_vec();
+        l.push(("le", le));
+        m.sum(&format!("{h}_bucket"), &l)
+    };
+    assert_eq!(bucket("0.1"), 0.0, "not under 100 ms");
+    assert_eq!(bucket("2.5"), 1.0, "well under 2.5 s");
+    assert_eq!(bucket("+Inf"), 1.0);
 }
 
 #[test]
@@ -386,6 +416,42 @@ fn a_body_over_max_body_size_is_413_and_never_reaches_the_upstream() {
         lines.iter().any(|l| l["status"] == 413),
         "the 413 is logged: {lines:#?}"
     );
+}
+
+#[test]
+fn dropping_the_handle_ends_a_request_in_flight_after_the_grace() {
+    let scenario = "
+proxy: { read_timeout: 5s }
+load: { timeout: 20s }
+operations:
+  - name: Stuck
+    latency: { fixed: 1ms }
+    answers:
+      - hang: { duration: 10s }
+";
+    let rig = Rig::start(scenario, &Settings::default());
+    let addr = rig.proxy.addr();
+    let body = query("query Stuck { stuck { id } }");
+    let client = std::thread::spawn(move || {
+        post(&addr, "/graphql", "application/json", body.as_bytes(), &[])
+    });
+    wait_for("the request to reach the upstream", SETTLE, || {
+        (rig.stats().requests == 1).then_some(())
+    });
+    let Rig { proxy, mock } = rig;
+    let started = Instant::now();
+    drop(proxy);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "the in-flight request had its 1 s grace, then was ended: {took:?}"
+    );
+    let answer = client.join().expect("client thread");
+    assert!(
+        answer.is_err(),
+        "the connection closed without an answer: {answer:?}"
+    );
+    drop(mock);
 }
 
 #[test]
