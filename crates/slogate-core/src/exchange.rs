@@ -255,6 +255,24 @@ impl<'p> Exchange<'p> {
         }
     }
 
+    /// Whether the request only reads: GraphQL read whole whose every operation is a
+    /// query. The GraphQL spec makes queries free of side effects, so sending one to the
+    /// app again cannot repeat a write; a mutation, a subscription, an operation of unknown
+    /// type, a body cut by the inspection cap or a plain HTTP request answer `false`.
+    pub fn only_queries(&self) -> bool {
+        match &self.request {
+            RequestSide::Named(request, false) => {
+                !request.truncated
+                    && !request.operations.is_empty()
+                    && request
+                        .operations
+                        .iter()
+                        .all(|o| o.op_type == OperationType::Query)
+            }
+            _ => false,
+        }
+    }
+
     /// Request body bytes received so far.
     pub fn bytes_received(&self) -> u64 {
         self.bytes_received
@@ -486,6 +504,45 @@ mod tests {
             .iter()
             .map(|o| (o.name.to_string(), o.outcome))
             .collect()
+    }
+
+    #[test]
+    fn only_a_request_read_whole_of_queries_only_may_be_sent_twice() {
+        let s = setup();
+        let named = |body: &[u8]| {
+            let mut e = graphql(&s, body);
+            e.request_end();
+            e.only_queries()
+        };
+        assert!(named(GET_COURSE));
+        assert!(named(br#"[{"query":"query A { a }"},{"query":"{ b }"}]"#));
+        assert!(!named(BATCH), "a batch with a mutation");
+        assert!(!named(br#"{"query":"mutation M { m }"}"#));
+        assert!(!named(br#"{"query":"subscription S { s }"}"#));
+        assert!(!named(
+            br#"{"query":"query A { a } mutation B { b }","operationName":"B"}"#
+        ));
+        assert!(!named(br#"{"query":"query A { a"#), "unreadable");
+        assert!(!named(b"[]"));
+        // Not before the body ended, nor past the inspection cap, nor for plain HTTP.
+        assert!(!graphql(&s, GET_COURSE).only_queries());
+        let small = OperationExtractor::new(ExtractorOptions {
+            max_inspect_bytes: 16,
+            ..ExtractorOptions::default()
+        });
+        let mut e = Exchange::new(&small, &s.policy, s.t0);
+        e.measure(Measure::graphql(
+            &small,
+            "POST",
+            Some("application/json"),
+            None,
+        ));
+        e.request_chunk(GET_COURSE);
+        e.request_end();
+        assert!(!e.only_queries(), "cut by the inspection cap");
+        let mut e = Exchange::new(&s.extractor, &s.policy, s.t0);
+        e.measure(Measure::route(Some("GET /courses/{id}")));
+        assert!(!e.only_queries());
     }
 
     #[test]

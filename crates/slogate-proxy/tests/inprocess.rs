@@ -32,6 +32,11 @@ operations:
     latency: { fixed: 1ms }
     answers:
       - reset: {}
+  - name: CrashOrder
+    type: mutation
+    latency: { fixed: 20ms }
+    answers:
+      - reset: {}
   - name: SlowReport
     latency: { fixed: 120ms }
 ";
@@ -263,6 +268,36 @@ fn an_upstream_reset_answers_502_and_counts_system_error() {
     let rig = Rig::start(SCENARIO, &Settings::default());
     let r = rig.proxy.graphql(&query("query Crash { crash { id } }"));
     assert_eq!(r.status, 502, "{}", r.text());
+    rig.proxy
+        .wait_requests("Crash", "query", "system_error", 1.0);
+}
+
+#[test]
+fn a_mutation_cut_by_a_reset_on_a_reused_connection_reaches_the_app_once() {
+    // The app reads the mutation, acts, then resets the (pooled, reused) connection: sent
+    // again on a new connection, it would run twice. nginx does not resend a POST once sent;
+    // neither does slogate, unless the request only holds queries.
+    let rig = Rig::start(SCENARIO, &Settings::default());
+    assert_eq!(rig.proxy.graphql(&query(GET_COURSE)).status, 200);
+    let r = rig
+        .proxy
+        .graphql(&query("mutation CrashOrder { crash { id } }"));
+    assert_eq!(r.status, 502, "{}", r.text());
+    rig.proxy
+        .wait_requests("CrashOrder", "mutation", "system_error", 1.0);
+    let stats = rig.stats();
+    assert_eq!(
+        stats.duplicates, 0,
+        "the mutation reached the app twice: {stats:#?}"
+    );
+    assert_eq!(stats.requests, 2, "{stats:#?}");
+
+    // A query cut the same way is sent again (it repeats no write): the app sees it twice.
+    assert_eq!(rig.proxy.graphql(&query(GET_COURSE)).status, 200);
+    let r = rig.proxy.graphql(&query("query Crash { crash { id } }"));
+    assert_eq!(r.status, 502, "{}", r.text());
+    let stats = rig.stats();
+    assert_eq!(stats.duplicates, 1, "the query was sent again: {stats:#?}");
     rig.proxy
         .wait_requests("Crash", "query", "system_error", 1.0);
 }

@@ -586,7 +586,7 @@ async fn proxy(
             }
             Sent::Stale => {
                 // The pooled connection was closed by the app before the request could be
-                // sent (or read): it never reached the app, so a new connection is safe.
+                // sent (or read), or the request repeats no write: a new connection is safe.
                 match pool::connect(backend, up.connect_timeout).await {
                     Ok(mut fresh) => {
                         let request = upstream_request(
@@ -633,7 +633,8 @@ enum Sent {
     /// The app answered; `true` when the request body was sent whole (the connection can
     /// be reused after the answer).
     Answered(Response<Incoming>, bool),
-    /// A pooled connection turned out closed; the request did not reach the app.
+    /// A pooled connection turned out closed, and the request can be sent again: it did
+    /// not reach the app, or it repeats no write.
     Stale,
     /// The app failed: the status to answer, and why.
     Failed(u16, String),
@@ -649,7 +650,14 @@ async fn send(
 ) -> Sent {
     let read_timeout = rt.config.upstream.read_timeout;
     let is_full = matches!(request.body(), UpBody::Full(_));
+    // A pooled connection may close as the request goes out. Unsent (hyper gives the
+    // request back), it is always sent again on a new connection. Sent, the app may have
+    // read and acted on it: only a request that cannot repeat a write is sent again (an
+    // idempotent method, RFC 9110 9.2.2, or GraphQL queries only), as nginx never resends a
+    // POST once sent (`proxy_next_upstream` without `non_idempotent`).
     let retryable = reused && is_full;
+    let resendable =
+        retryable && (is_idempotent(request.method()) || tracker.exchange.only_queries());
     if sender.ready().await.is_err() {
         return Sent::Failed(502, "upstream connection closed".into());
     }
@@ -692,9 +700,10 @@ async fn send(
             let why = format!("upstream: {}", e.error());
             match e.take_message() {
                 Some(_) if retryable => Sent::Stale,
-                _ if retryable && (e.error().is_incomplete_message() || is_reset(e.error())) => {
-                    // A pooled connection the app closed as the request went out: it read
-                    // nothing (nginx and pingora retry this case too).
+                _ if resendable && (e.error().is_incomplete_message() || is_reset(e.error())) => {
+                    // A pooled connection the app closed as the request went out, most
+                    // likely before reading it (its keep-alive timeout); resent, as it can
+                    // repeat no write.
                     Sent::Stale
                 }
                 _ => Sent::Failed(502, why),
@@ -702,6 +711,20 @@ async fn send(
         }
         Err(_) => Sent::Failed(504, "upstream read timed out".into()),
     }
+}
+
+/// GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 9.2.2).
+fn is_idempotent(method: &hyper::Method) -> bool {
+    use hyper::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
 }
 
 fn is_reset(e: &hyper::Error) -> bool {
