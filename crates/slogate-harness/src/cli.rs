@@ -55,7 +55,8 @@ pub struct LoadtestArgs {
     /// Requests per second (open loop), replacing load.rate.
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Closed loop on N connections, replacing load.mode and load.connections.
+    /// Closed loop on N connections, replacing load.mode and load.connections; with --rate,
+    /// open loop over exactly N connections (wrk2's model).
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
     /// Run this long, replacing load.duration (e.g. 30s).
@@ -127,9 +128,14 @@ pub fn run_loadtest(args: &LoadtestArgs) -> anyhow::Result<()> {
             s.load.mode = LoadMode::Open;
             s.load.rate = r;
         }
-        if let Some(c) = args.connections {
-            s.load.mode = LoadMode::Closed;
-            s.load.connections = c.max(1);
+        match (args.rate, args.connections) {
+            (Some(_), Some(c)) => s.load.open_connections = Some(c.max(1)),
+            (None, Some(c)) => {
+                s.load.mode = LoadMode::Closed;
+                s.load.connections = c.max(1);
+                s.load.open_connections = None;
+            }
+            _ => {}
         }
         if args.duration.is_some() || args.requests.is_some() {
             s.load.duration = args.duration;

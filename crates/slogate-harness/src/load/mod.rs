@@ -76,21 +76,21 @@ struct Run {
 }
 
 impl Run {
-    async fn send_and_record(&self, out: Outgoing, intended: Instant) {
-        let ex = self.send(&out).await;
+    async fn send_and_record(&self, client: &HttpClient, out: Outgoing, intended: Instant) {
+        let ex = self.send(client, &out).await;
         self.record(&out, &ex, intended);
         if let (true, Some(next)) = (ex.persisted_not_found, out.then.as_deref()) {
-            let follow = self.send(next).await;
+            let follow = self.send(client, next).await;
             self.record(next, &follow, follow.sent);
         }
     }
 
-    async fn send(&self, out: &Outgoing) -> client::Exchange {
+    async fn send(&self, client: &HttpClient, out: &Outgoing) -> client::Exchange {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{n}", self.token);
         let load = &self.scenario.load;
         exchange(
-            &self.client,
+            client,
             &self.base,
             out,
             &self.options.rules,
@@ -116,9 +116,10 @@ impl Run {
 /// Describes the pacing, e.g. `open loop at 40/s for 10s`.
 pub fn describe(scenario: &Scenario) -> String {
     let l = &scenario.load;
-    let pace = match l.mode {
-        LoadMode::Open => format!("open loop at {}/s", l.rate),
-        LoadMode::Closed => format!("closed loop on {} connections", l.connections),
+    let pace = match (l.mode, l.open_connections) {
+        (LoadMode::Open, Some(n)) => format!("open loop at {}/s over {n} connections", l.rate),
+        (LoadMode::Open, None) => format!("open loop at {}/s", l.rate),
+        (LoadMode::Closed, _) => format!("closed loop on {} connections", l.connections),
     };
     let stop = match (l.duration, l.requests) {
         (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
@@ -169,9 +170,10 @@ pub async fn run(scenario: &Scenario, options: &LoadOptions) -> anyhow::Result<R
     if let Ok(mut v) = run.view.lock() {
         v.started = started;
     }
-    match scenario.load.mode {
-        LoadMode::Open => open_loop(run.clone(), started).await,
-        LoadMode::Closed => closed_loop(run.clone(), started).await,
+    match (scenario.load.mode, scenario.load.open_connections) {
+        (LoadMode::Open, Some(n)) => open_loop_over(run.clone(), started, n).await,
+        (LoadMode::Open, None) => open_loop(run.clone(), started).await,
+        (LoadMode::Closed, _) => closed_loop(run.clone(), started).await,
     }
     progress.finish();
     let mut view = run.view.lock().map(|v| v.clone()).unwrap_or_default();
@@ -240,13 +242,44 @@ async fn open_loop(run: Arc<Run>, started: Instant) {
         let out = run.mix.next(&run.scenario, &run.namer, &mut rng);
         let r = run.clone();
         tasks.spawn(async move {
-            r.send_and_record(out, intended).await;
+            r.send_and_record(&r.client, out, intended).await;
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}
         i += 1;
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The open loop over exactly `n` connections (wrk2's model): connection `w` sends requests
+/// `w`, `w + n`, `w + 2n`... at their scheduled times. One that answers late delays the
+/// next on its connection, and that wait counts in the next one's latency (measured from its
+/// scheduled time), so a slow server still cannot hide its latency; the client population,
+/// and so the connections the target holds, stay fixed.
+async fn open_loop_over(run: Arc<Run>, started: Instant, n: usize) {
+    let rate = run.scenario.load.rate;
+    let mut workers = JoinSet::new();
+    for w in 0..n {
+        let r = run.clone();
+        workers.spawn(async move {
+            // A pool of one, used by one request at a time: one connection, opened again
+            // only when the target closes it.
+            let client = client::http_client(1);
+            let mut rng = Rng::new(r.scenario.seed.wrapping_add(w as u64));
+            for k in 0u64.. {
+                let i = k * n as u64 + w as u64;
+                let offset = Duration::from_secs_f64(i as f64 / rate);
+                if r.should_stop(i, offset) {
+                    break;
+                }
+                let intended = started + offset;
+                tokio::time::sleep_until(intended.into()).await;
+                let out = r.mix.next(&r.scenario, &r.namer, &mut rng);
+                r.send_and_record(&client, out, intended).await;
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
 }
 
 async fn closed_loop(run: Arc<Run>, started: Instant) {
@@ -262,7 +295,7 @@ async fn closed_loop(run: Arc<Run>, started: Instant) {
                     break;
                 }
                 let out = r.mix.next(&r.scenario, &r.namer, &mut rng);
-                r.send_and_record(out, Instant::now()).await;
+                r.send_and_record(&r.client, out, Instant::now()).await;
             }
         });
     }
@@ -404,5 +437,42 @@ mod tests {
             idle_pool(&load("load: { mode: closed, connections: 8 }\n")),
             64
         );
+    }
+
+    #[test]
+    fn an_open_loop_over_n_connections_opens_n_and_keeps_the_rate() {
+        let scenario = Scenario::parse(
+            "s.yaml",
+            concat!(
+                "load: { mode: open, rate: 400, connections: 4, requests: 200 }\n",
+                "operations:\n  - name: A\n    latency: { fixed: 1ms }\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(scenario.load.open_connections, Some(4));
+        assert_eq!(
+            describe(&scenario),
+            "open loop at 400/s over 4 connections for 200 requests"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mock = crate::mock::MockServer::spawn(
+            listener,
+            Arc::new(scenario.clone()),
+            ProxyRules::defaults(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let report = run_blocking(
+            &scenario,
+            &LoadOptions::new(format!("http://{}", mock.addr())),
+        )
+        .unwrap();
+        let took = started.elapsed();
+        let stats = mock.stats();
+        assert_eq!(stats.requests, 200, "{stats:?}");
+        assert_eq!(stats.connections, 4, "one connection per client: {stats:?}");
+        assert_eq!(report.http_requests, 200);
+        // 200 requests at 400/s: half a second, not as fast as the mock answers.
+        assert!(took >= Duration::from_millis(490), "{took:?}");
     }
 }

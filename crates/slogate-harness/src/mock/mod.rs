@@ -60,6 +60,9 @@ pub struct MockStats {
     /// Requests whose `X-Request-Id` was already answered: retries by the proxy, answered the
     /// same way and not counted again.
     pub duplicates: u64,
+    /// Connections accepted.
+    #[serde(default)]
+    pub connections: u64,
     /// Per operation.
     pub operations: Vec<MockOperation>,
 }
@@ -129,6 +132,7 @@ impl MockStats {
         MockStats {
             requests: self.requests.saturating_sub(before.requests),
             duplicates: self.duplicates.saturating_sub(before.duplicates),
+            connections: self.connections.saturating_sub(before.connections),
             operations,
         }
     }
@@ -172,6 +176,7 @@ struct State {
     recent: Mutex<Recent>,
     counters: Mutex<Counters>,
     unnamed: AtomicU64,
+    connections: AtomicU64,
 }
 
 impl State {
@@ -182,6 +187,7 @@ impl State {
         MockStats {
             requests: c.requests,
             duplicates: c.duplicates,
+            connections: self.connections.load(Ordering::Relaxed),
             operations: c
                 .operations
                 .iter()
@@ -336,6 +342,7 @@ fn new_state(scenario: Arc<Scenario>, rules: ProxyRules) -> Arc<State> {
         recent: Mutex::new(Recent::default()),
         counters: Mutex::new(Counters::default()),
         unnamed: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
     })
 }
 
@@ -343,7 +350,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => serve_connection(stream, state.clone()),
+                Ok((stream, _)) => {
+                    state.connections.fetch_add(1, Ordering::Relaxed);
+                    serve_connection(stream, state.clone())
+                }
                 Err(e) => {
                     tracing::warn!("mock upstream: accept: {e}");
                     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -291,6 +291,10 @@ pub struct LoadPlan {
     pub rate: f64,
     /// Concurrent connections (closed loop).
     pub connections: usize,
+    /// Open loop over exactly this many connections, each sending its share of the rate
+    /// (wrk2's model: a fixed client population); `None` opens a connection per request in
+    /// flight. Set by `connections` in an open-loop scenario.
+    pub open_connections: Option<usize>,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Stop after this many requests.

@@ -171,6 +171,10 @@ fn validate_load(c: &mut Checker, raw: &RawLoad) -> LoadPlan {
         mode: raw.mode,
         rate,
         connections,
+        open_connections: match raw.mode {
+            LoadMode::Open => raw.connections,
+            LoadMode::Closed => None,
+        },
         duration,
         requests: raw.requests,
         timeout,
