@@ -68,6 +68,7 @@ pub struct SliMetrics {
     dropped_elements: IntCounterVec,
     access_log_dropped: IntCounter,
     upstream_up: IntGaugeVec,
+    upstream_open: IntGaugeVec,
     buckets: Vec<f64>,
 }
 
@@ -138,7 +139,15 @@ impl SliMetrics {
         registry.register(Box::new(overflow.clone()))?;
         registry.register(Box::new(dropped_elements.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
+        let upstream_open = IntGaugeVec::new(
+            Opts::new(
+                "slogate_upstream_connections_open",
+                "HTTP connections open to the backend, in use or idle in the pool (a WebSocket leaves the count once upgraded).",
+            ),
+            &["service", "backend"],
+        )?;
         registry.register(Box::new(upstream_up.clone()))?;
+        registry.register(Box::new(upstream_open.clone()))?;
         Ok(SliMetrics {
             requests,
             duration,
@@ -148,6 +157,7 @@ impl SliMetrics {
             dropped_elements,
             access_log_dropped,
             upstream_up,
+            upstream_open,
             buckets: buckets.to_vec(),
         })
     }
@@ -210,6 +220,11 @@ impl SliMetrics {
     /// Counts a dropped access log line.
     pub fn access_log_dropped(&self) {
         self.access_log_dropped.inc();
+    }
+
+    /// The gauge of connections open to a backend (series created at 0).
+    pub fn upstream_connections(&self, service: &str, backend: &str) -> prometheus::IntGauge {
+        self.upstream_open.with_label_values(&[service, backend])
     }
 
     /// Sets a backend's health.

@@ -56,7 +56,9 @@ impl Runtime {
         };
         let access_log = AccessLog::start(&config.access_log, metrics.clone())
             .map_err(|e| format!("access_log.target: cannot open: {e}"))?;
-        let backends = Backends::new(&config.upstream, config.server.threads)?;
+        let backends = Backends::new(&config.upstream, config.server.threads, |label| {
+            metrics.upstream_connections(&config.upstream.name, label)
+        })?;
         for b in backends.all() {
             metrics.set_backend_up(&config.upstream.name, &b.label, true);
         }

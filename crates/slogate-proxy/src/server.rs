@@ -89,7 +89,10 @@ impl ServeHttp for RedirectToHttps {
 /// Checks what validation alone cannot: backends resolve, the TLS certificate and key load.
 /// `slogate check` runs it; `run` does the same work while starting.
 pub fn preflight(config: &Config) -> Result<(), String> {
-    crate::upstream::Backends::new(&config.upstream, 1)?;
+    crate::upstream::Backends::new(&config.upstream, 1, |_| {
+        slogate_metrics::prometheus::IntGauge::new("unregistered", "preflight only")
+            .expect("a valid gauge name")
+    })?;
     if let Some(tls) = &config.server.tls {
         load_tls(tls)?;
     }

@@ -4,6 +4,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use slogate_metrics::prometheus::IntGauge;
+
 use slogate_config::{Address, UpstreamSettings};
 
 /// Where a backend listens.
@@ -49,8 +51,13 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Resolves every backend once; each keeps idle connections for `workers` threads.
-    pub fn new(settings: &UpstreamSettings, workers: usize) -> Result<Backends, String> {
+    /// Resolves every backend once; each keeps idle connections for `workers` threads, and
+    /// counts its open connections in the gauge `open` gives for its label.
+    pub fn new(
+        settings: &UpstreamSettings,
+        workers: usize,
+        open: impl Fn(&str) -> IntGauge,
+    ) -> Result<Backends, String> {
         let mut backends = Vec::with_capacity(settings.backends.len());
         for address in &settings.backends {
             let target = match address {
@@ -65,11 +72,12 @@ impl Backends {
                 ),
                 Address::Unix(path) => Target::Unix(path.clone()),
             };
+            let label = address.to_string();
             backends.push(Backend {
-                label: address.to_string(),
+                pool: crate::engine::pool::Pool::new(workers, open(&label)),
+                label,
                 target,
                 healthy: AtomicBool::new(true),
-                pool: crate::engine::pool::Pool::new(workers),
             });
         }
         Ok(Backends {

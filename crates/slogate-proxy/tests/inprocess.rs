@@ -303,6 +303,40 @@ fn a_mutation_cut_by_a_reset_on_a_reused_connection_reaches_the_app_once() {
 }
 
 #[test]
+fn upstream_connections_open_counts_pooled_connections_until_they_close() {
+    let settings = Settings {
+        idle_timeout: "400ms",
+        ..Settings::default()
+    };
+    let rig = Rig::start(SCENARIO, &settings);
+    let open = |rig: &Rig| {
+        rig.proxy
+            .metrics()
+            .sum("slogate_upstream_connections_open", &[("service", "app")])
+    };
+    assert_eq!(open(&rig), 0.0, "none before the first request");
+    for _ in 0..3 {
+        assert_eq!(rig.proxy.graphql(&query(GET_COURSE)).status, 200);
+    }
+    assert_eq!(open(&rig), 1.0, "one connection, pooled and reused");
+    assert_eq!(rig.stats().connections, 1, "{:#?}", rig.stats());
+    // The idle sweep closes it after upstream.idle_timeout.
+    wait_for(
+        "the pooled connection to close",
+        Duration::from_secs(5),
+        || (open(&rig) == 0.0).then_some(()),
+    );
+    // A reset connection leaves the count too.
+    let r = rig.proxy.graphql(&query("query Crash { crash { id } }"));
+    assert_eq!(r.status, 502);
+    wait_for(
+        "the reset connection to leave",
+        Duration::from_secs(5),
+        || (open(&rig) == 0.0).then_some(()),
+    );
+}
+
+#[test]
 fn an_answer_slower_than_the_read_timeout_is_504() {
     let scenario = "
 proxy: { read_timeout: 300ms }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use slogate_metrics::prometheus::IntGauge;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::body::UpBody;
@@ -56,13 +57,16 @@ pub fn set_worker(index: usize) {
 /// worker, every read and write would cross threads. Each worker reuses its own.
 pub struct Pool {
     idle: Box<[Mutex<Vec<Idle>>]>,
+    /// Connections open to the backend, in use or idle (`slogate_upstream_connections_open`).
+    open: IntGauge,
 }
 
 impl Pool {
-    /// A pool for `workers` worker threads.
-    pub fn new(workers: usize) -> Pool {
+    /// A pool for `workers` worker threads, counting its open connections in `open`.
+    pub fn new(workers: usize, open: IntGauge) -> Pool {
         Pool {
             idle: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+            open,
         }
     }
 
@@ -124,14 +128,15 @@ pub async fn connect(
     backend: &Backend,
     timeout: Duration,
 ) -> Result<SendRequest<UpBody>, ConnectError> {
+    let open = &backend.pool.open;
     let attempt = async {
         match backend.target() {
             Target::Tcp(addr) => {
                 let s = TcpStream::connect(addr).await?;
                 s.set_nodelay(true)?;
-                handshake(s).await
+                handshake(s, open).await
             }
-            Target::Unix(path) => handshake(UnixStream::connect(path).await?).await,
+            Target::Unix(path) => handshake(UnixStream::connect(path).await?, open).await,
         }
     };
     match tokio::time::timeout(timeout, attempt).await {
@@ -141,7 +146,7 @@ pub async fn connect(
     }
 }
 
-async fn handshake<S>(io: S) -> std::io::Result<SendRequest<UpBody>>
+async fn handshake<S>(io: S, open: &IntGauge) -> std::io::Result<SendRequest<UpBody>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -150,10 +155,30 @@ where
         .handshake(TokioIo::new(io))
         .await
         .map_err(std::io::Error::other)?;
+    // The driver owns the socket: the connection is open exactly as long as it runs (or
+    // until its runtime drops it, which drops the guard too).
+    let counted = Open::new(open.clone());
     tokio::spawn(async move {
+        let _counted = counted;
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("upstream connection: {e}");
         }
     });
     Ok(sender)
+}
+
+/// One count in a gauge, for as long as it lives.
+struct Open(IntGauge);
+
+impl Open {
+    fn new(gauge: IntGauge) -> Open {
+        gauge.inc();
+        Open(gauge)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub max_body_size: &'static str,
     /// `server.trusted_proxies`, as YAML.
     pub trusted_proxies: &'static str,
+    /// `upstream.idle_timeout`.
+    pub idle_timeout: &'static str,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             read_timeout: "5s",
             max_body_size: "1MiB",
             trusted_proxies: "[]",
+            idle_timeout: "15s",
         }
     }
 }
@@ -52,6 +55,7 @@ upstream:
   backends: ['{backend}']
   connect_timeout: 1s
   read_timeout: {read}
+  idle_timeout: {idle}
   health_check: {{enabled: false}}
 access_log:
   target: '{log}'
@@ -59,6 +63,7 @@ access_log:
         max_body = s.max_body_size,
         trusted = s.trusted_proxies,
         read = s.read_timeout,
+        idle = s.idle_timeout,
         log = log.display(),
     );
     slogate_config::parse_str("inprocess-test.yaml", &text)
