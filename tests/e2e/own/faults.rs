@@ -302,7 +302,7 @@ pub(crate) fn before(s: &Slogate) -> Before {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Failures {
     /// Statuses slogate may answer instead of the app.
-    pub(crate) statuses: &'static [u16],
+    statuses: &'static [u16],
     /// The app's head was passed on before the app failed: a `200` cut short, or nothing at
     /// all when the body failed before hyper flushed the head (the access log then says
     /// 200 though the client got no status).
