@@ -5,16 +5,14 @@
 //! Rates are low and runs are bounded by request counts, not time, so the assertions are
 //! about exact counts and survive a noisy two-core machine.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use slogate_harness::report::render;
 use slogate_harness::scenario::LoadMode;
 use slogate_harness::{run_load_blocking, LoadOptions, MockServer, ProxyRules, Report, Scenario};
-use support::*;
 
 /// RSS slogate (debug build, `threads: 2`) must stay under while the hostile scenario runs.
 /// Measured: about 20 MiB after start-up and 29 MiB after the 300 requests of this test
@@ -22,13 +20,13 @@ use support::*;
 /// room for allocator slack and other features, and catches unbounded label or buffer growth.
 const HOSTILE_RSS_BOUND: u64 = 96 * 1024 * 1024;
 
-fn scenario(file: &str) -> Scenario {
+pub(crate) fn scenario(file: &str) -> Scenario {
     let path = root().join("proxy-config/scenarios").join(file);
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The scenario as a short, open-loop run of `requests` requests at `rate` per second.
-fn short(mut s: Scenario, rate: f64, requests: u64) -> Scenario {
+pub(crate) fn short(mut s: Scenario, rate: f64, requests: u64) -> Scenario {
     s.load.mode = LoadMode::Open;
     s.load.rate = rate;
     s.load.requests = Some(requests);
@@ -42,7 +40,7 @@ fn mock_for(s: &Scenario) -> MockServer {
 }
 
 /// slogate in front of `upstream` with the read timeout the scenario assumes.
-fn slogate_for(upstream: &str, s: &Scenario, extra_yaml: &str) -> Slogate {
+pub(crate) fn slogate_for(upstream: &str, s: &Scenario, extra_yaml: &str) -> Slogate {
     let yaml = format!(
         "upstream:\n  name: rails\n  backends: [\"{upstream}\"]\n  read_timeout: {}ms\n{extra_yaml}",
         s.proxy_read_timeout.as_millis()
@@ -50,7 +48,7 @@ fn slogate_for(upstream: &str, s: &Scenario, extra_yaml: &str) -> Slogate {
     start_slogate(upstream, &yaml)
 }
 
-fn options(proxy: &Slogate, mock: Option<&MockServer>) -> LoadOptions {
+pub(crate) fn options(proxy: &Slogate, mock: Option<&MockServer>) -> LoadOptions {
     LoadOptions {
         metrics: Some(format!("http://127.0.0.1:{}/metrics", proxy.admin_port)),
         mock_stats: mock.map(MockServer::stats_url),
@@ -92,6 +90,7 @@ fn row<'r>(report: &'r Report, operation: &str) -> &'r slogate_harness::report::
 
 /// Runs a shipped scenario through slogate in front of the mock; returns the report.
 fn three_views(file: &str, rate: f64, requests: u64) -> Report {
+    let _heavy = heavy();
     let s = short(scenario(file), rate, requests);
     let mock = mock_for(&s);
     let proxy = slogate_for(&mock.addr().to_string(), &s, "");
@@ -137,6 +136,7 @@ fn latency_regression_three_views_agree_within_a_bucket() {
 
 #[test]
 fn hostile_traffic_is_absorbed_and_counted_exactly() {
+    let _heavy = heavy();
     let s = short(scenario("hostile.yaml"), 30.0, 300);
     let mock = mock_for(&s);
     let proxy = slogate_for(
@@ -182,45 +182,6 @@ fn hostile_traffic_is_absorbed_and_counted_exactly() {
     );
 }
 
-#[test]
-fn rails_fixture_client_and_proxy_agree() {
-    let s = short(scenario("rails-fixture.yaml"), 15.0, 60);
-    let rails = rails();
-    let proxy = slogate_for(&rails.addr(), &s, "");
-    let report = run_load_blocking(&s, &options(&proxy, None)).expect("load");
-    let table = render(&report);
-    assert!(report.agree, "the views differ:\n{table}");
-    for op in &report.operations {
-        assert_eq!(op.proxy, Some(op.client), "{}:\n{table}", op.operation);
-        assert_eq!(op.mock, None);
-    }
-    let count = |op: &str, f: fn(&slogate_harness::OutcomeCounts) -> u64| {
-        report
-            .operations
-            .iter()
-            .find(|o| o.operation == op)
-            .map_or(0, |o| f(&o.client))
-    };
-    // What the fixture answers, as slogate must classify it.
-    assert_eq!(count("Crash", |c| c.success + c.client_error), 0, "{table}");
-    assert_eq!(
-        count("Broken", |c| c.success + c.client_error),
-        0,
-        "{table}"
-    );
-    assert_eq!(
-        count("MissingCourse", |c| c.success + c.system_error),
-        0,
-        "{table}"
-    );
-    assert_eq!(
-        count("GET /boom", |c| c.success + c.client_error),
-        0,
-        "{table}"
-    );
-    assert!(count("GetCourse", |c| c.success) > 0, "{table}");
-}
-
 fn run_slogate(args: &[&str], timeout: Duration) -> (i32, String, String) {
     let mut child = Command::new(slogate_bin())
         .args(args)
@@ -251,6 +212,7 @@ fn run_slogate(args: &[&str], timeout: Duration) -> (i32, String, String) {
 
 #[test]
 fn demo_runs_non_interactively_and_prints_the_sli_table() {
+    let _heavy = heavy();
     let (code, stdout, stderr) =
         run_slogate(&["demo", "--duration", "5s"], Duration::from_secs(90));
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -1,11 +1,9 @@
 //! The command line: exit codes 0 (ok), 1 (failure), 2 (bad usage or configuration), and
 //! messages that name the file and the key.
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 fn slogate(args: &[&str]) -> (i32, String) {
     let out = Command::new(slogate_bin())

@@ -2,12 +2,10 @@
 //! evaluates the rules `slogate slo rules` generated; the recorded ratios and
 //! `slogate slo report` must match the traffic the test sent.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 const SPEC: &str = r#"
 service: rails
@@ -53,6 +51,7 @@ fn send(addr: &str, query: &str, n: usize) {
 
 #[test]
 fn generated_rules_and_report_match_the_traffic() {
+    let _quiet = quiet();
     require_tool("prometheus", "prometheus");
     let s = start_slogate(&rails().addr(), "");
     let dir = tempfile::tempdir().unwrap();

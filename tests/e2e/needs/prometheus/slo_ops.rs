@@ -1,139 +1,13 @@
-//! SLO operations end to end, on the real binary:
-//! - the Datadog Agent's OpenMetrics check (datadog-checks-base, its stub
-//!   aggregator) reads slogate's real /metrics with the configuration
-//!   `slogate slo datadog --target agent` generates, and every metric and tag
-//!   the generated SLO queries use is among what it submits;
-//! - `slogate slo simulate` and `slogate slo rules --tests` on the command line;
-//! - detection measured: `slogate loadtest` through slogate to the mock
-//!   upstream, a real Prometheus (1s scrapes and evaluations) with the
-//!   generated rules; the mock dies at a known time and the page must fire
-//!   within simulate's prediction plus one scrape and one evaluation.
-
-mod support;
+//! SLO operations end to end, detection measured: `slogate loadtest` through slogate to the
+//! mock upstream, a real Prometheus (1s scrapes and evaluations) with the generated rules; the
+//! mock dies at a known time and the page must fire within simulate's prediction plus one
+//! scrape and one evaluation.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use support::*;
-
-const SPEC: &str = r#"
-service: rails
-slos:
-  - name: course-page
-    description: The course page loads.
-    owner: team-learning
-    cuj: Learner opens a course
-    period: 30d
-    operations:
-      - graphql: GetCourse
-        type: query
-    availability:
-      target: 99.5
-    latency:
-      threshold: 1s
-      target: 99
-"#;
-
-fn write_spec(dir: &Path) -> String {
-    let spec = dir.join("slo.yaml");
-    std::fs::write(&spec, SPEC).expect("write spec");
-    spec.to_str().expect("utf8 path").to_string()
-}
-
-#[test]
-fn datadog_agent_check_reads_slogate_metrics() {
-    let Some(python) = datadog_python() else {
-        eprintln!(
-            "SKIPPED: no python3 on PATH; the Datadog check test needs it (scripts/setup.sh)"
-        );
-        return;
-    };
-    let s = start_slogate(&rails().addr(), "");
-    let ok = json!({"query": "query GetCourse { course(id: \"1\") { id } }"});
-    let client = json!({"query": "query GetCourse { course(id: \"404\") { id } }"});
-    let system = json!({"query": "query GetCourse { course(id: \"1\") { id } internalError }"});
-    for body in [&ok, &ok, &client, &system] {
-        assert_eq!(graphql(&s.addr(), body).status, 200);
-    }
-    s.wait_requests(4.0);
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let spec = write_spec(dir.path());
-    let metrics_url = format!("http://127.0.0.1:{}/metrics", s.admin_port);
-    let mut files = Vec::new();
-    for (target, name) in [
-        ("api", "api.json"),
-        ("terraform", "slo.tf.json"),
-        ("agent", "agent.yaml"),
-    ] {
-        let path = dir.path().join(name);
-        run_slogate(&[
-            "slo",
-            "datadog",
-            "--spec",
-            &spec,
-            "--target",
-            target,
-            "--metrics-url",
-            &metrics_url,
-            "--output",
-            path.to_str().expect("utf8"),
-        ]);
-        files.push(path);
-    }
-    let mut args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
-    args.push(metrics_url.as_ref());
-    let output = run_datadog_validation(&python, &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success() && text.contains("SUCCESS"),
-        "{text}"
-    );
-    assert!(
-        text.contains("without rename_labels the check refuses `service`"),
-        "{text}"
-    );
-    eprintln!("{text}");
-}
-
-#[test]
-fn simulate_and_rule_tests_on_the_command_line() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let spec = write_spec(dir.path());
-    let table = run_slogate(&[
-        "slo",
-        "simulate",
-        "--spec",
-        &spec,
-        "--errors",
-        "100%",
-        "--scrape-interval",
-        "15s",
-        "--eval-interval",
-        "15s",
-    ]);
-    // 99.5%: 1h × 14.4 × 0.5% = 259.2 s; fires at the next evaluation.
-    assert!(
-        table.contains("rails/course-page-availability  page tier 1 1h/5m > 14.4x  4m30s"),
-        "{table}"
-    );
-    let json: serde_json::Value = serde_json::from_str(&run_slogate(&[
-        "slo", "simulate", "--spec", &spec, "--slow", "50%", "--json",
-    ]))
-    .expect("json");
-    assert_eq!(json["slos"][0]["slo"], "course-page-latency");
-    // 1h × 14.4 × 1% / 50% slow = 1036.8 s.
-    assert_eq!(json["slos"][0]["alerts"][0]["ideal_fires_after"], 1036.8);
-
-    let tests = run_slogate(&["slo", "rules", "--tests", "--spec", &spec]);
-    assert!(tests.contains("rule_files:\n- slo.rules.yaml"), "{tests}");
-}
+use crate::support::*;
 
 /// 90% over 150 hours: the page's threshold is 0.02 × 150 × 10% = 30% errors,
 /// so after 30 s of healthy traffic a total outage pages in about 13 s.
@@ -218,6 +92,7 @@ fn first_page(prom: &Prometheus, from: f64) -> Option<f64> {
 
 #[test]
 fn the_page_fires_when_simulate_says() {
+    let _quiet = quiet();
     require_tool("prometheus", "prometheus");
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = dir.path().join("slo.yaml");

@@ -1,16 +1,34 @@
-//! Shared harness of the integration tests: the real Rails fixture on Puma, the real slogate
+//! Shared harness of the end-to-end tests: the real Rails fixture on Puma, the real slogate
 //! binary on ephemeral ports. What every test crate shares (ports, waiting, child processes,
 //! tool checks, the raw HTTP/1.1 client, the Prometheus exposition reader) is in
 //! crates/slogate-test-support, re-exported here.
-#![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpStream};
+pub mod smuggling;
+
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 pub use slogate_test_support::*;
+
+/// The tests of this binary run two at a time; this keeps the two kinds below apart.
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// Held for the whole of a test that loads the machine (a load run, faults under load, a
+/// 100 MB answer, an upgrade under load). Such tests may run beside each other, as they did
+/// when each file was its own binary, but never beside a test holding [`quiet`].
+pub fn heavy() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held for the whole of a test whose assertions are about time (latency beside a slow
+/// client, when a page fires, 10,000 connections within bounds): no [`heavy`] test and no
+/// other `quiet` test runs beside it.
+pub fn quiet() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -243,16 +261,6 @@ pub fn graphql(addr: &str, body: &serde_json::Value) -> Response {
         &[],
     )
     .expect("graphql request")
-}
-
-/// A socket address string's port.
-pub fn port_of(addr: &SocketAddr) -> u16 {
-    addr.port()
-}
-
-/// Path helper.
-pub fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
 
 /// A self-signed certificate for `localhost` and 127.0.0.1 in `dir`: (cert, key) paths.

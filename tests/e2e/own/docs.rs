@@ -27,8 +27,8 @@
 //! The error messages the pages quote are produced by the binary from inputs listed in
 //! `QUOTED`, and must still be quoted word for word.
 //!
-//! The example files in proxy-config/ are checked elsewhere (tests/cli.rs, tests/harness.rs,
-//! crates/slogate-config/tests/errors.rs).
+//! The example files in proxy-config/ are checked elsewhere (tests/e2e/own/cli.rs,
+//! tests/e2e/own/harness.rs, crates/slogate-config/tests/errors.rs).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -179,7 +179,7 @@ fn kind(block: &Block) -> Result<Option<Kind>, String> {
     } else {
         Err(format!(
             "a yaml block that is no slogate file (top-level keys {keys:?}): fix its keys, or \
-             put `<!-- docs-test: skip (why) -->` on the line before it (see tests/docs.rs)"
+             put `<!-- docs-test: skip (why) -->` on the line before it (see tests/e2e/own/docs.rs)"
         ))
     }
 }
@@ -425,7 +425,7 @@ fn the_error_messages_the_docs_quote_are_the_binarys() {
         let page = std::fs::read_to_string(root().join(q.page)).expect(q.page);
         let Some(line) = page.lines().position(|l| l.contains(q.message)) else {
             failures.push(format!(
-                "{}: no longer quotes `{}`: update QUOTED in tests/docs.rs",
+                "{}: no longer quotes `{}`: update QUOTED in tests/e2e/own/docs.rs",
                 q.page, q.message
             ));
             continue;
