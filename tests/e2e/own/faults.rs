@@ -294,8 +294,25 @@ pub(crate) fn before(s: &Slogate) -> Before {
     Before {
         metrics: s.metrics(),
         log_lines: s.access_log().len(),
-        fds: open_fds(s.pid()),
+        fds: settled_fds(s.pid()),
     }
+}
+
+/// The open fds once they stop changing (the same count for 250 ms). slogate answers on its
+/// port before its worker threads have their runtimes and copies of the listening sockets:
+/// counted earlier, the baseline missed them, and a test failed saying 7 fds had not come
+/// back.
+fn settled_fds(pid: u32) -> usize {
+    let mut last = open_fds(pid);
+    let mut same = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while same < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = open_fds(pid);
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
 }
 
 /// How a failed request may look.

@@ -160,10 +160,25 @@ impl Slogate {
     /// Waits until `slogate_requests_total` adds up to `n` (metrics are recorded just after
     /// the response is sent).
     pub fn wait_requests(&self, n: f64) -> Metrics {
-        wait_for("the request count", Duration::from_secs(10), || {
-            let m = self.metrics();
-            (m.sum("slogate_requests_total", &[]) >= n).then_some(m)
-        })
+        wait_for_or(
+            &format!("the request count to reach {n}"),
+            Duration::from_secs(10),
+            || {
+                let m = self.metrics();
+                (m.sum("slogate_requests_total", &[]) >= n).then_some(m)
+            },
+            || {
+                let m = self.metrics();
+                format!(
+                    "counted {}, open connections {} (upstream {}), access-log lines {}: {:#?}",
+                    m.sum("slogate_requests_total", &[]),
+                    m.sum("slogate_connections_open", &[]),
+                    m.sum("slogate_upstream_connections_open", &[]),
+                    self.access_log().len(),
+                    m.request_table()
+                )
+            },
+        )
     }
 
     /// The process id.
