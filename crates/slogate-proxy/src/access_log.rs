@@ -169,7 +169,9 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    while let Some(i) = next_escape(bytes, start) {
+        out.extend_from_slice(&bytes[start..i]);
+        let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -178,8 +180,7 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
@@ -187,14 +188,38 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
                 start = i + 1;
                 continue;
             }
-            _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(escape);
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// The index of the first byte at or after `from` that a JSON string must escape (a control
+/// byte, `"` or `\\`). Eight bytes at a time: most of a log line needs no escape.
+fn next_escape(bytes: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether any byte of `v` is zero / below `n` (exact for the word as a whole; n <= 128).
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH != 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let v = u64::from_le_bytes(w);
+        if below(v, 0x20)
+            || below(v ^ (ONES * u64::from(b'"')), 1)
+            || below(v ^ (ONES * u64::from(b'\\')), 1)
+        {
+            break;
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|p| p + i)
 }
 
 /// How often the writer thread writes what accumulated.
@@ -375,7 +400,29 @@ mod tests {
         prop_oneof![
             "[a-zA-Z0-9 /_.-]{0,40}",
             "[\\x00-\\x1f\"\\\\a-z\u{e9}\u{1F600}\u{7f}]{0,20}",
+            // Long clean runs around one escape: next_escape's eight-byte steps.
+            "[a-z\u{e9}]{0,30}[\\x00-\\x1f\"\\\\][a-z\u{e9}\\x7f]{0,30}",
         ]
+    }
+
+    #[test]
+    fn strings_escape_as_serde_json_does_at_every_offset() {
+        for len in 0..26 {
+            for at in 0..len {
+                for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '\u{7f}', ' '] {
+                    let s: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    let mut out = Vec::new();
+                    json_str(&mut out, &s);
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        serde_json::to_string(&s).unwrap(),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
     }
 
     proptest! {

@@ -436,33 +436,55 @@ fn has_underscore(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers, those the `Connection` header names, and names with `_`.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // `Connection: keep-alive` or `close`, nearly every request's, costs no allocation:
+    // keep-alive goes with the fixed list below, a field named `close` by a lookup.
+    let mut close = false;
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|t| {
+            let c = t.eq_ignore_ascii_case("close");
+            close |= c;
+            !c && !t.eq_ignore_ascii_case("keep-alive")
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
-    let underscored: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| has_underscore(n))
-        .cloned()
-        .collect();
+    if close {
+        headers.remove("close");
+    }
+    let underscored: Vec<HeaderName> = if headers.keys().any(has_underscore) {
+        headers
+            .keys()
+            .filter(|n| has_underscore(n))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     for name in named.into_iter().chain(underscored) {
         headers.remove(name);
     }
     for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
     ] {
         headers.remove(name);
     }
 }
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static X_ACCEL_MAPPING: HeaderName = HeaderName::from_static("x-accel-mapping");
+static X_SENDFILE_TYPE: HeaderName = HeaderName::from_static("x-sendfile-type");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request as the app gets it.
 fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
@@ -496,22 +518,22 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
     };
     forwarded::set_upstream_headers(&mut headers, &arrival);
     if cx.generated_id {
-        headers.insert("x-request-id", cx.request_id.clone());
+        headers.insert(X_REQUEST_ID.clone(), cx.request_id.clone());
     }
     match &rt.accel_mapping {
         Some(mapping) => {
             // Rack::Sendfile reads both (newer Racks only the mapping).
             headers.insert(
-                "x-sendfile-type",
+                X_SENDFILE_TYPE.clone(),
                 HeaderValue::from_static("X-Accel-Redirect"),
             );
             if let Ok(v) = HeaderValue::from_str(mapping) {
-                headers.insert("x-accel-mapping", v);
+                headers.insert(X_ACCEL_MAPPING.clone(), v);
             }
         }
         None => {
-            headers.remove("x-accel-mapping");
-            headers.remove("x-sendfile-type");
+            headers.remove(&X_ACCEL_MAPPING);
+            headers.remove(&X_SENDFILE_TYPE);
         }
     }
     let target = cx.parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -1160,4 +1182,47 @@ async fn buffer_answer(
         pool.checkin(sender);
     }
     Ok(Source::Full(joined(held, size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("connection", "keep-alive, X-Secret , close"),
+            ("connection", "Upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("close", "odd but named"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("trailer", "x-t"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x_forwarded_for", "spoofed"),
+            ("accept", "*/*"),
+            ("x-request-id", "abc"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
+        }
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, vec!["accept", "x-request-id"]);
+
+        // Only `Connection: keep-alive`: the rest stays.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
+        h.insert(header::HOST, HeaderValue::from_static("x"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["host"]
+        );
+    }
 }
