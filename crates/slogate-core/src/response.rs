@@ -135,26 +135,30 @@ impl ClassificationPolicy {
 fn wants_body(status: u16, content_type: Option<&str>) -> bool {
     match status {
         200..=299 => true,
-        300..=399 => content_type.is_some_and(|ct| mime(ct).ends_with("json")),
+        300..=399 => content_type.is_some_and(is_json),
         // 4xx/5xx bodies are read for their error codes; the status decides the outcome.
-        400..=599 => content_type.is_some_and(|ct| mime(ct).ends_with("json")),
+        400..=599 => content_type.is_some_and(is_json),
         _ => false,
     }
 }
 
-fn mime(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+/// The media type without parameters, as sent (compare it ignoring ASCII case).
+fn mime(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// `application/json`, `application/graphql-response+json`... in any case.
+fn is_json(content_type: &str) -> bool {
+    let m = mime(content_type).as_bytes();
+    m.len() >= 4 && m[m.len() - 4..].eq_ignore_ascii_case(b"json")
 }
 
 /// Incremental delivery and subscriptions over SSE are streams of JSON documents, not one.
 fn is_streaming(content_type: &str) -> bool {
-    let m = mime(content_type);
-    m == "text/event-stream" || m.starts_with("multipart/")
+    let m = mime(content_type).as_bytes();
+    m.eq_ignore_ascii_case(b"text/event-stream")
+        || m.get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"multipart/"))
 }
 
 /// What the classifier needs from a response head.
@@ -522,5 +526,29 @@ impl Termination {
             Termination::ClientGone => Outcome::Canceled,
             Termination::Complete => verdict,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_compare_without_case_or_parameters() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json(" application/graphql-response+json "));
+        assert!(!is_json("text/html"));
+        assert!(!is_json("son"));
+        assert!(!is_json(""));
+        assert!(wants_body(404, Some("APPLICATION/JSON")));
+        assert!(!wants_body(302, Some("text/html; charset=utf-8")));
+        assert!(wants_body(200, None));
+        assert!(is_streaming("text/event-stream"));
+        assert!(is_streaming("Text/Event-Stream; charset=utf-8"));
+        assert!(is_streaming("multipart/mixed; boundary=\"-\""));
+        assert!(is_streaming("MULTIPART/mixed"));
+        assert!(!is_streaming("multipart"));
+        assert!(!is_streaming("application/json"));
     }
 }

@@ -39,9 +39,9 @@ pub fn compressible(
     }
     let mime = content_type
         .and_then(|ct| ct.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    settings.types.contains(&mime) && len.is_none_or(|l| l >= settings.min_size)
+        .map_or("", str::trim);
+    settings.types.iter().any(|t| t.eq_ignore_ascii_case(mime))
+        && len.is_none_or(|l| l >= settings.min_size)
 }
 
 /// A file found for a request.
@@ -506,6 +506,41 @@ fn multipart(ranges: &[(u64, u64)], len: u64, part_type: &str, boundary: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressible_types_compare_without_case_or_parameters() {
+        let settings = slogate_config::CompressionSettings {
+            enabled: true,
+            algorithms: Vec::new(),
+            min_size: 100,
+            types: vec!["application/json".into(), "text/html".into()],
+        };
+        let ok =
+            |ct: &str, len: Option<u64>| compressible(&settings, 200, false, Some(ct), len, None);
+        assert!(ok("application/json", Some(100)));
+        assert!(ok("Application/JSON; charset=utf-8", None));
+        assert!(ok(" text/html ;q=1", Some(5000)));
+        assert!(!ok("application/json", Some(99)), "under min_size");
+        assert!(!ok("image/png", Some(5000)));
+        assert!(!ok("", None));
+        assert!(!compressible(&settings, 200, false, None, None, None));
+        assert!(!compressible(
+            &settings,
+            206,
+            false,
+            Some("text/html"),
+            None,
+            None
+        ));
+        assert!(!compressible(
+            &settings,
+            200,
+            false,
+            Some("text/html"),
+            None,
+            Some("gzip")
+        ));
+    }
 
     #[test]
     fn paths_stay_under_the_root() {

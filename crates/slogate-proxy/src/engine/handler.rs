@@ -807,7 +807,7 @@ impl Cx {
 
     /// Headers slogate adds to every answer.
     fn stamp(&self, headers: &mut HeaderMap) {
-        headers.insert("x-request-id", self.request_id.clone());
+        headers.insert(X_REQUEST_ID.clone(), self.request_id.clone());
         if let Some(h) = self.hsts() {
             headers.insert(header::STRICT_TRANSPORT_SECURITY, h);
         }
