@@ -59,8 +59,8 @@ pub struct Arrival<'a> {
     pub client: &'a Client,
     /// `https` or `http`.
     pub scheme: &'static str,
-    /// The port the request arrived on.
-    pub port: Option<u16>,
+    /// The port the request arrived on, as a header value.
+    pub port_value: Option<&'a HeaderValue>,
     /// The peer's address as a header value (formatted once per connection).
     pub peer_value: Option<&'a HeaderValue>,
 }
@@ -152,9 +152,9 @@ pub fn set_upstream_headers(req: &mut HeaderMap, arrival: &Arrival<'_>) {
         }
     }
     if !keep(req, &X_FORWARDED_PORT) {
-        match arrival.port {
+        match arrival.port_value {
             Some(p) => {
-                req.insert(X_FORWARDED_PORT, HeaderValue::from(p));
+                req.insert(X_FORWARDED_PORT, p.clone());
             }
             None => remove(req, &X_FORWARDED_PORT),
         }
@@ -274,7 +274,7 @@ mod tests {
             &Arrival {
                 client: &c,
                 scheme: "https",
-                port: Some(443),
+                port_value: Some(&HeaderValue::from(443u16)),
                 peer_value: Some(&peer_value),
             },
         );

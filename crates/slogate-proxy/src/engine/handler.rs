@@ -45,8 +45,8 @@ pub struct Conn {
     pub peer: Option<IpAddr>,
     /// The peer as a header value (`X-Forwarded-For`, `X-Real-IP`), formatted once.
     pub peer_value: Option<HeaderValue>,
-    /// The local port.
-    pub port: Option<u16>,
+    /// The local port as a header value (`X-Forwarded-Port`), formatted once per listener.
+    pub port_value: Option<HeaderValue>,
     /// Arrived over TLS.
     pub tls: bool,
 }
@@ -513,7 +513,7 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
     let arrival = Arrival {
         client: &cx.client,
         scheme: if cx.conn.tls { "https" } else { "http" },
-        port: cx.conn.port,
+        port_value: cx.conn.port_value.as_ref(),
         peer_value: cx.conn.peer_value.as_ref(),
     };
     forwarded::set_upstream_headers(&mut headers, &arrival);

@@ -420,6 +420,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     mut shutdown: ShutdownWatch,
 ) {
+    let port_value = port.map(HeaderValue::from);
     loop {
         let room = tokio::select! {
             r = connections.room() => r,
@@ -445,7 +446,7 @@ async fn accept_loop(
         let conn = Conn {
             peer,
             peer_value: peer.and_then(|p| HeaderValue::from_str(&p.to_string()).ok()),
-            port,
+            port_value: port_value.clone(),
             tls: tls.is_some(),
         };
         let shutdown = shutdown.clone();
