@@ -69,10 +69,9 @@ fn start_prometheus(dir: &Path, target: &str, rules: &Path) -> Prometheus {
     p
 }
 
-/// First timestamp at which Prometheus holds a sample of GetCourse's
-/// request counter (one-second resolution), if it does yet.
-fn first_sample(prom: &Prometheus, from: f64) -> Option<f64> {
-    let q = url_encode(r#"sum(slogate_requests_total{operation="GetCourse"})"#);
+/// First timestamp (one-second resolution) at which `query` has a value, from `from` on.
+fn first_time(prom: &Prometheus, query: &str, from: f64) -> Option<f64> {
+    let q = url_encode(query);
     let v = prom.api(&format!(
         "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
         unix_now()
@@ -80,14 +79,22 @@ fn first_sample(prom: &Prometheus, from: f64) -> Option<f64> {
     v["data"]["result"][0]["values"][0][0].as_f64()
 }
 
+/// First timestamp at which Prometheus holds a sample of GetCourse's request counter.
+fn first_sample(prom: &Prometheus, from: f64) -> Option<f64> {
+    first_time(
+        prom,
+        r#"sum(slogate_requests_total{operation="GetCourse"})"#,
+        from,
+    )
+}
+
 /// First timestamp at which the page (tier 1) fired, if it has.
 fn first_page(prom: &Prometheus, from: f64) -> Option<f64> {
-    let q = url_encode(r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#);
-    let v = prom.api(&format!(
-        "/api/v1/query_range?query={q}&start={from:.3}&end={:.3}&step=1",
-        unix_now()
-    ));
-    v["data"]["result"][0]["values"][0][0].as_f64()
+    first_time(
+        prom,
+        r#"ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",tier="1"}"#,
+        from,
+    )
 }
 
 #[test]
