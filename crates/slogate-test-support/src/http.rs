@@ -82,7 +82,9 @@ fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
     })
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
+/// The data of a chunked body (chunk extensions ignored; stops at the last chunk or where
+/// the bytes end).
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&b[..pos]);

@@ -6,7 +6,7 @@
 //! * [`require_tool`] and friends: a test that needs an external program (Ruby and Puma,
 //!   nginx, Prometheus, Redis, ...) checks for it first, so that without it the failure says
 //!   what is missing, which Debian package has it, and that `make test` installs it;
-//! * a raw HTTP/1.1 client ([`raw`], [`get`], [`post`], [`Response`]);
+//! * a raw HTTP/1.1 client ([`raw`], [`get`], [`post`], [`Response`], [`dechunk`]);
 //! * [`Metrics`], the parsed Prometheus text exposition (one reading of the format for every
 //!   test and the load tester: [`Sample`] and [`parse_sample`] are `slogate_harness::prom`'s);
 //! * [`Prometheus`], a real Prometheus server started for a test.
@@ -17,7 +17,7 @@ mod process;
 mod prometheus;
 mod tools;
 
-pub use http::{get, get_with, post, raw, Response};
+pub use http::{dechunk, get, get_with, post, raw, Response};
 pub use metrics::{parse_sample, Metrics, Sample};
 pub use process::{free_port, rss_bytes, status_kib, unix_now, wait_for, wait_for_or, Proc};
 pub use prometheus::{url_encode, Prometheus};

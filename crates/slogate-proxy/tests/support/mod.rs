@@ -1,7 +1,6 @@
 //! What tests/inprocess.rs needs: slogate in-process in front of the harness's mock upstream
 //! (or of a capturing upstream that records the exact bytes it received), each test with its
 //! own registry, access log and ports, all stopped when dropped (also when the test fails).
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -327,20 +326,4 @@ fn read_request(conn: &mut TcpStream) -> Option<Received> {
         rest
     };
     Some(Received { head, body })
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&b[..pos]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = pos + 2;
-        out.extend_from_slice(&b[start..(start + size).min(b.len())]);
-        b = &b[(start + size + 2).min(b.len())..];
-    }
-    out
 }
