@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use slogate_config::{AccessLogSettings, LogTarget};
+use slogate_core::json::write_string;
 use slogate_metrics::SliMetrics;
 
 /// One operation of a request, as logged.
@@ -78,7 +79,7 @@ impl AccessRecord<'_> {
     /// strings that need no escaping (nearly all) are copied whole.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":");
-        json_str(out, self.time);
+        write_string(out, self.time);
         field_str(out, "request_id", self.request_id);
         field_str(out, "client", self.client);
         field_str(out, "method", self.method);
@@ -110,7 +111,7 @@ impl AccessRecord<'_> {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"name\":");
-            json_str(out, op.name);
+            write_string(out, op.name);
             field_str(out, "type", op.op_type);
             field_str(out, "outcome", op.outcome);
             if !op.error_codes.is_empty() {
@@ -120,7 +121,7 @@ impl AccessRecord<'_> {
                         out.push(b',');
                     }
                     out.push(b'[');
-                    json_str(out, code);
+                    write_string(out, code);
                     out.push(b',');
                     out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
                     out.push(b']');
@@ -148,7 +149,7 @@ fn key(out: &mut Vec<u8>, name: &str) {
 
 fn field_str(out: &mut Vec<u8>, name: &str, value: &str) {
     key(out, name);
-    json_str(out, value);
+    write_string(out, value);
 }
 
 fn field_raw(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -165,63 +166,6 @@ fn field_f64(out: &mut Vec<u8>, name: &str, value: f64) {
 
 /// A JSON string as serde_json escapes it: `"` and `\\`, the short forms of \b \f \n \r
 /// \t, other control characters as `\u00XX`; everything else (UTF-8 included) as it is.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    while let Some(i) = next_escape(bytes, start) {
-        out.extend_from_slice(&bytes[start..i]);
-        let b = bytes[i];
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-                start = i + 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(escape);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// The index of the first byte at or after `from` that a JSON string must escape (a control
-/// byte, `"` or `\\`). Eight bytes at a time: most of a log line needs no escape.
-fn next_escape(bytes: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Whether any byte of `v` is zero / below `n` (exact for the word as a whole; n <= 128).
-    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH != 0;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let v = u64::from_le_bytes(w);
-        if below(v, 0x20)
-            || below(v ^ (ONES * u64::from(b'"')), 1)
-            || below(v ^ (ONES * u64::from(b'\\')), 1)
-        {
-            break;
-        }
-        i += 8;
-    }
-    bytes
-        .get(i..)?
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map(|p| p + i)
-}
-
 /// How often the writer thread writes what accumulated.
 const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -403,26 +347,6 @@ mod tests {
             // Long clean runs around one escape: next_escape's eight-byte steps.
             "[a-z\u{e9}]{0,30}[\\x00-\\x1f\"\\\\][a-z\u{e9}\\x7f]{0,30}",
         ]
-    }
-
-    #[test]
-    fn strings_escape_as_serde_json_does_at_every_offset() {
-        for len in 0..26 {
-            for at in 0..len {
-                for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '\u{7f}', ' '] {
-                    let s: String = (0..len)
-                        .map(|i| if i == at { special } else { 'a' })
-                        .collect();
-                    let mut out = Vec::new();
-                    json_str(&mut out, &s);
-                    assert_eq!(
-                        String::from_utf8(out).unwrap(),
-                        serde_json::to_string(&s).unwrap(),
-                        "{s:?}"
-                    );
-                }
-            }
-        }
     }
 
     proptest! {

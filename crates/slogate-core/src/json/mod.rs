@@ -113,6 +113,37 @@ pub enum Status {
     Invalid(JsonError),
 }
 
+/// Appends `s` to `out` as a JSON string, quoted and escaped as serde_json writes it
+/// (`\\"`, `\\\\`, the short escapes, `\\u00XX` for other control bytes; everything else
+/// as is). Runs without an escape are copied whole, found eight bytes at a time.
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    while let Some(i) = skip::find_escape(bytes, start) {
+        out.extend_from_slice(&bytes[start..i]);
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
 /// Decodes the raw content of a JSON string (as [`Interest::CaptureRaw`] hands it over).
 /// `None` if it holds an invalid escape.
 pub fn unescape(raw: &[u8]) -> Option<String> {
@@ -137,4 +168,36 @@ pub fn unescape(raw: &[u8]) -> Option<String> {
         return None;
     }
     one.0.and_then(|v| String::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them_at_every_offset() {
+        for len in 0..26 {
+            for at in 0..len {
+                for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '\u{7f}', ' '] {
+                    let s: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    let mut out = Vec::new();
+                    write_string(&mut out, &s);
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        serde_json::to_string(&s).unwrap(),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+        // Every byte value below 0x80 at once, then after a clean run of eight.
+        let all: String = (0u8..0x80).map(char::from).collect();
+        for s in [all.clone(), format!("abcdefgh{all}")] {
+            let mut out = Vec::new();
+            write_string(&mut out, &s);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+    }
 }

@@ -193,6 +193,24 @@ pub(super) fn find_string_special(input: &[u8], i: usize) -> usize {
     memchr2(b'"', b'\\', &input[j..]).map_or(input.len(), |off| j + off)
 }
 
+/// The index of the first byte at or after `i` that a JSON string must escape (`"`, `\\` or
+/// a control byte below 0x20), eight bytes at a time.
+pub(super) fn find_escape(input: &[u8], mut i: usize) -> Option<usize> {
+    while i + 8 <= input.len() {
+        let x = word(input, i);
+        // A byte below 0x20 is one whose top three bits are zero.
+        let m = string_special_bytes(x) | zero_bytes(x & (0xe0 * LO));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    input[i..]
+        .iter()
+        .position(|&b| b < 0x20 || matches!(b, b'"' | b'\\'))
+        .map(|p| i + p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::masks::block_masks_swar;
