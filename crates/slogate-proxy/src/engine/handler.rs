@@ -88,7 +88,7 @@ pub async fn handle(
     let start = Instant::now();
     let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
-    let (request_id, generated_id) = match parts.headers.get("x-request-id") {
+    let (request_id, generated_id) = match parts.headers.get(&X_REQUEST_ID) {
         Some(v) if request_id::is_acceptable(v.as_bytes()) => (v.clone(), false),
         _ => (
             HeaderValue::from_bytes(&request_id::generate_bytes())
@@ -345,17 +345,18 @@ fn linger(mut body: Incoming) {
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    HOP_BY_HOP.contains(name)
 }
 
 /// The status for a request refused before the app: a head two servers could read two ways
@@ -467,21 +468,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named.into_iter().chain(underscored) {
         headers.remove(name);
     }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 static X_ACCEL_MAPPING: HeaderName = HeaderName::from_static("x-accel-mapping");
 static X_SENDFILE_TYPE: HeaderName = HeaderName::from_static("x-sendfile-type");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
