@@ -31,6 +31,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::handler::{self, Conn};
+use super::Counted;
 use crate::runtime::Runtime;
 
 /// Largest request head (request line and headers) accepted, as nginx's
@@ -132,11 +133,10 @@ impl Connections {
     }
 
     /// An accepted connection takes the room it waited for.
-    fn open_slot(&self, permit: OwnedSemaphorePermit) -> Slot<'_> {
-        self.open.inc();
+    fn open_slot(&self, permit: OwnedSemaphorePermit) -> Slot {
         Slot {
             _permit: permit,
-            open: &self.open,
+            _open: Counted::new(&self.open),
         }
     }
 
@@ -147,15 +147,9 @@ impl Connections {
 }
 
 /// A connection's place under the limit, given back when the connection ends.
-struct Slot<'a> {
+struct Slot {
     _permit: OwnedSemaphorePermit,
-    open: &'a IntGauge,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.open.dec();
-    }
+    _open: Counted,
 }
 
 /// The proxy's listeners as a pingora service.

@@ -14,3 +14,22 @@ pub mod listen;
 pub mod pool;
 pub mod spool;
 pub mod track;
+
+use slogate_metrics::prometheus::IntGauge;
+
+/// One count in a gauge for as long as it lives: an open connection in
+/// `slogate_connections_open` or `slogate_upstream_connections_open`.
+pub(crate) struct Counted(IntGauge);
+
+impl Counted {
+    pub(crate) fn new(gauge: &IntGauge) -> Counted {
+        gauge.inc();
+        Counted(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

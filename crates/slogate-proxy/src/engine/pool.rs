@@ -12,6 +12,7 @@ use slogate_metrics::prometheus::IntGauge;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::body::UpBody;
+use super::Counted;
 use crate::upstream::{Backend, Target};
 
 /// Idle connections kept per backend (nginx's `keepalive` in an `upstream` block).
@@ -157,7 +158,7 @@ where
         .map_err(std::io::Error::other)?;
     // The driver owns the socket: the connection is open exactly as long as it runs (or
     // until its runtime drops it, which drops the guard too).
-    let counted = Open::new(open.clone());
+    let counted = Counted::new(open);
     tokio::spawn(async move {
         let _counted = counted;
         if let Err(e) = conn.with_upgrades().await {
@@ -165,20 +166,4 @@ where
         }
     });
     Ok(sender)
-}
-
-/// One count in a gauge, for as long as it lives.
-struct Open(IntGauge);
-
-impl Open {
-    fn new(gauge: IntGauge) -> Open {
-        gauge.inc();
-        Open(gauge)
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
