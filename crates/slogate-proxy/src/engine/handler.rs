@@ -670,7 +670,7 @@ async fn send(
     // POST once sent (`proxy_next_upstream` without `non_idempotent`).
     let retryable = reused && is_full;
     let resendable =
-        retryable && (is_idempotent(request.method()) || tracker.exchange.only_queries());
+        retryable && (request.method().is_idempotent() || tracker.exchange.only_queries());
     if sender.ready().await.is_err() {
         return Sent::Failed(502, "upstream connection closed".into());
     }
@@ -724,20 +724,6 @@ async fn send(
         }
         Err(_) => Sent::Failed(504, "upstream read timed out".into()),
     }
-}
-
-/// GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 9.2.2).
-fn is_idempotent(method: &hyper::Method) -> bool {
-    use hyper::Method;
-    [
-        Method::GET,
-        Method::HEAD,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PUT,
-        Method::DELETE,
-    ]
-    .contains(method)
 }
 
 fn is_reset(e: &hyper::Error) -> bool {
