@@ -117,7 +117,6 @@ kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
 echo "$secs,$(rss_kib "$sg"),$(fds "$sg"),$(conns)" >>"$work/samples.csv"
 # Once the clients are gone and the pooled upstream connections sat idle for
 # upstream.idle_timeout (15 s by default), slogate holds what it held before the load.
-fds_after=$(fds "$sg")
 for _ in $(seq 1 60); do
   fds_after=$(fds "$sg")
   [ "$fds_after" -le "$fds_before" ] && break

@@ -202,24 +202,27 @@ pub struct Received {
 }
 
 impl Received {
-    /// A header's value (case-insensitive name), if sent once or more (the first).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The values of a header (case-insensitive name), in the order sent.
+    pub fn header_values<'a: 'n, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + 'n {
         self.head
             .split("\r\n")
             .skip(1)
             .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .filter(move |(k, _)| k.trim().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.trim())
+    }
+
+    /// A header's value, if sent once or more (the first).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
     }
 
     /// How many times a header was sent.
     pub fn header_count(&self, name: &str) -> usize {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-            .count()
+        self.header_values(name).count()
     }
 }
 
