@@ -344,7 +344,7 @@ mod tests {
         prop_oneof![
             "[a-zA-Z0-9 /_.-]{0,40}",
             "[\\x00-\\x1f\"\\\\a-z\u{e9}\u{1F600}\u{7f}]{0,20}",
-            // Long clean runs around one escape: next_escape's eight-byte steps.
+            // Long clean runs around one escape: write_string's eight-byte steps.
             "[a-z\u{e9}]{0,30}[\\x00-\\x1f\"\\\\][a-z\u{e9}\\x7f]{0,30}",
         ]
     }

@@ -114,7 +114,7 @@ pub enum Status {
 }
 
 /// Appends `s` to `out` as a JSON string, quoted and escaped as serde_json writes it
-/// (`\\"`, `\\\\`, the short escapes, `\\u00XX` for other control bytes; everything else
+/// (`\"`, `\\`, the short escapes, `\u00XX` for other control bytes; everything else
 /// as is). Runs without an escape are copied whole, found eight bytes at a time.
 pub fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";

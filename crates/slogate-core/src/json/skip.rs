@@ -193,7 +193,7 @@ pub(super) fn find_string_special(input: &[u8], i: usize) -> usize {
     memchr2(b'"', b'\\', &input[j..]).map_or(input.len(), |off| j + off)
 }
 
-/// The index of the first byte at or after `i` that a JSON string must escape (`"`, `\\` or
+/// The index of the first byte at or after `i` that a JSON string must escape (`"`, `\` or
 /// a control byte below 0x20), eight bytes at a time.
 pub(super) fn find_escape(input: &[u8], mut i: usize) -> Option<usize> {
     while i + 8 <= input.len() {
