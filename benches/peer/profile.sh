@@ -6,6 +6,7 @@
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
 # MODE=strace: system calls per request (strace -c), for slogate or nginx.
+# CLOSE=1: every request on a new connection (as `benches/peer.sh conn`).
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts; KEEP_DATA=1 keeps callgrind's file beside the report). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -86,8 +87,9 @@ fi
 mkdir -p "$RESULTS_DIR"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out=$RESULTS_DIR/profile-$TARGET-$MODE-$stamp.txt
+close=(); [ "${CLOSE:-0}" = 1 ] && close=(-H 'Connection: close')
 run_wrk() { BENCH_REQUEST="$peer/request.json" taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1"s \
-  --latency -s "$peer/graphql.lua" "http://127.0.0.1:$port/graphql" | grep -E 'Requests/sec|requests in|99%'; }
+  "${close[@]}" --latency -s "$peer/graphql.lua" "http://127.0.0.1:$port/graphql" | grep -E 'Requests/sec|requests in|99%'; }
 
 if [ "$MODE" = strace ]; then
   # System calls per request (strace -c: counts are exact, times are strace's, not real).
