@@ -543,3 +543,49 @@ fn dropping_the_handle_stops_serving() {
     drop(idle);
     drop(mock);
 }
+
+#[test]
+fn the_request_target_reaches_the_upstream_as_the_client_sent_it() {
+    use std::io::{Read, Write};
+    let capture = Capture::start();
+    let proxy = Proxy::start(capture.addr(), &Settings::default());
+    // (request target sent, request line expected upstream, Host expected upstream)
+    let cases = [
+        (
+            "/api/v1/courses?id=1&q=caf%C3%A9&x=a+b&empty=&flag",
+            "GET /api/v1/courses?id=1&q=caf%C3%A9&x=a+b&empty=&flag HTTP/1.1",
+            "client.test",
+        ),
+        (
+            "/a;b/c%2Fd?[1]=%7B%7D",
+            "GET /a;b/c%2Fd?[1]=%7B%7D HTTP/1.1",
+            "client.test",
+        ),
+        ("/", "GET / HTTP/1.1", "client.test"),
+        // Absolute form: the origin form goes upstream, the target's host replaces Host.
+        (
+            "http://other.test/abs?q=1",
+            "GET /abs?q=1 HTTP/1.1",
+            "other.test",
+        ),
+        ("http://other.test", "GET / HTTP/1.1", "other.test"),
+    ];
+    for (target, _, _) in &cases {
+        let mut c = TcpStream::connect(proxy.addr()).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            c,
+            "GET {target} HTTP/1.1\r\nHost: client.test\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{target}: {answer}");
+    }
+    let got = capture.received();
+    assert_eq!(got.len(), cases.len());
+    for ((target, line, host), r) in cases.iter().zip(&got) {
+        assert_eq!(r.head.lines().next(), Some(*line), "sent {target}");
+        assert_eq!(r.header("host"), Some(*host), "sent {target}: {}", r.head);
+    }
+}

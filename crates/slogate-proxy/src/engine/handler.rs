@@ -527,10 +527,16 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
             headers.remove(&X_SENDFILE_TYPE);
         }
     }
-    let target = cx.parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut req = Request::new(body);
     *req.method_mut() = cx.parts.method.clone();
-    *req.uri_mut() = http::Uri::try_from(target).unwrap_or_else(|_| http::Uri::from_static("/"));
+    // The origin-form target (path and query) as the client sent it: shared, not parsed again.
+    if let Some(target) = cx.parts.uri.path_and_query() {
+        let mut uri = http::uri::Parts::default();
+        uri.path_and_query = Some(target.clone());
+        if let Ok(uri) = http::Uri::from_parts(uri) {
+            *req.uri_mut() = uri;
+        }
+    }
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     req
