@@ -597,52 +597,41 @@ async fn proxy(
         };
         let request = upstream_request(&cx, up_body, upgrade.is_some());
         tracker.exchange.upstream_sent(Instant::now());
-        let sent = send(rt, &mut sender, request, pump, &mut tracker, reused).await;
+        let mut sent = send(rt, &mut sender, request, pump, &mut tracker, reused).await;
+        if let Sent::Stale = sent {
+            // The pooled connection was closed by the app before the request could be sent
+            // (or read), or the request repeats no write: sent once more, on a new
+            // connection (where it cannot turn out stale).
+            match pool::connect(backend, up.connect_timeout).await {
+                Ok(fresh) => {
+                    sender = fresh;
+                    let body = UpBody::Full(whole.clone().flatten());
+                    let request = upstream_request(&cx, body, upgrade.is_some());
+                    sent = send(rt, &mut sender, request, None, &mut tracker, false).await;
+                }
+                Err(e) => {
+                    let (status, why) = e.answer();
+                    tracker.error = Some(why);
+                    last_failure = status;
+                    break;
+                }
+            }
+        }
         match sent {
             Sent::Answered(resp, complete) => {
                 let conn = complete.then_some((sender, &backend.pool));
                 return cx.pass_on(resp, conn, tracker, upgrade).await;
             }
-            Sent::Stale => {
-                // The pooled connection was closed by the app before the request could be
-                // sent (or read), or the request repeats no write: a new connection is safe.
-                match pool::connect(backend, up.connect_timeout).await {
-                    Ok(mut fresh) => {
-                        let request = upstream_request(
-                            &cx,
-                            UpBody::Full(whole.clone().flatten()),
-                            upgrade.is_some(),
-                        );
-                        match send(rt, &mut fresh, request, None, &mut tracker, false).await {
-                            Sent::Answered(resp, complete) => {
-                                let conn = complete.then_some((fresh, &backend.pool));
-                                return cx.pass_on(resp, conn, tracker, upgrade).await;
-                            }
-                            Sent::Failed(status, why) => {
-                                tracker.error = Some(why);
-                                last_failure = status;
-                            }
-                            Sent::Stale => {
-                                tracker.error = Some("upstream closed a new connection".into());
-                                last_failure = 502;
-                            }
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        let (status, why) = e.answer();
-                        tracker.error = Some(why);
-                        last_failure = status;
-                        break;
-                    }
-                }
-            }
             Sent::Failed(status, why) => {
                 tracker.error = Some(why);
                 last_failure = status;
-                break;
+            }
+            Sent::Stale => {
+                tracker.error = Some("upstream closed a new connection".into());
+                last_failure = 502;
             }
         }
+        break;
     }
     cx.gateway_error(last_failure, tracker)
 }
