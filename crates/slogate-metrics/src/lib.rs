@@ -142,7 +142,7 @@ impl SliMetrics {
         let upstream_open = IntGaugeVec::new(
             Opts::new(
                 "slogate_upstream_connections_open",
-                "HTTP connections open to the backend, in use or idle in the pool (a WebSocket leaves the count once upgraded).",
+                "Connections open to the backend: in use, idle in the pool, or upgraded (WebSocket) until closed.",
             ),
             &["service", "backend"],
         )?;

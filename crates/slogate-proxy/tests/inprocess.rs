@@ -589,3 +589,60 @@ fn the_request_target_reaches_the_upstream_as_the_client_sent_it() {
         assert_eq!(r.header("host"), Some(*host), "sent {target}: {}", r.head);
     }
 }
+
+#[test]
+fn an_upgraded_connection_stays_counted_open_upstream_while_it_lasts() {
+    use std::io::{Read, Write};
+    // An app that switches protocols on any request, then echoes what it reads.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app_addr = app.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut c, _) = app.accept().expect("accept");
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+            head.push(b[0]);
+        }
+        c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 || c.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let proxy = Proxy::start(app_addr, &Settings::default());
+    let open = || {
+        proxy
+            .metrics()
+            .sum("slogate_upstream_connections_open", &[("service", "app")])
+    };
+    let mut c = TcpStream::connect(proxy.addr()).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(
+        b"GET /cable HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    c.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    c.read_exact(&mut got).expect("the echo");
+    assert_eq!(&got, b"ping");
+    // Upgraded, the socket has left hyper's connection driver: still counted open.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(open(), 1.0, "the upgraded connection to the app");
+    drop(c);
+    wait_for(
+        "the upgraded connection to leave the count",
+        Duration::from_secs(5),
+        || (open() == 0.0).then_some(()),
+    );
+    echo.join().unwrap();
+}

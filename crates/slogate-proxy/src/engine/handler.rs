@@ -945,7 +945,8 @@ impl Cx {
             now,
         );
         if status == 101 {
-            return self.splice(parts, body, tracker, upgrade);
+            let pool = conn.map(|(_, pool)| pool);
+            return self.splice(parts, body, tracker, upgrade, pool);
         }
         let streaming = text(&parts.headers, header::CONTENT_TYPE)
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
@@ -1012,11 +1013,16 @@ impl Cx {
         body: Incoming,
         tracker: Box<Tracker>,
         upgrade: Option<hyper::upgrade::OnUpgrade>,
+        pool: Option<&'static super::pool::Pool>,
     ) -> Response<ResBody> {
         let mut upstream = Response::from_parts(parts.clone(), body);
         let upstream_upgrade = hyper::upgrade::on(&mut upstream);
         if let Some(client_upgrade) = upgrade {
+            // The app's socket leaves its pool's connection driver here: counted open in
+            // `slogate_upstream_connections_open` while the two are spliced.
+            let counted = pool.map(super::pool::Pool::count_open);
             tokio::spawn(async move {
+                let _counted = counted;
                 let (client, app) = match tokio::join!(client_upgrade, upstream_upgrade) {
                     (Ok(c), Ok(a)) => (c, a),
                     _ => return,

@@ -71,6 +71,12 @@ impl Pool {
         }
     }
 
+    /// Counts one more connection open to the backend while the guard lives: an upgraded
+    /// connection (WebSocket), whose socket hyper hands over when it upgrades.
+    pub(crate) fn count_open(&self) -> Counted {
+        Counted::new(&self.open)
+    }
+
     fn mine(&self) -> &Mutex<Vec<Idle>> {
         &self.idle[WORKER.with(Cell::get) % self.idle.len()]
     }
