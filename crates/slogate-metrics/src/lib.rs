@@ -188,6 +188,24 @@ impl SliMetrics {
         }
     }
 
+    /// Creates the request counter of `labels`' operation and type for every outcome, at 0
+    /// where new. A counter series that first appears with its first error loses that error
+    /// to `increase()` and `rate()` (Prometheus has no earlier sample to count from), so the
+    /// first incident of an operation that never failed would page a scrape late, and
+    /// alerts over short windows could miss it; Prometheus' advice is to create the series
+    /// a metric will have before they are needed. Called once per label set.
+    fn create_outcome_series(&self, labels: &RequestLabels<'_>) {
+        for outcome in Outcome::ALL {
+            self.requests.with_label_values(&[
+                labels.service,
+                labels.kind.as_str(),
+                labels.operation,
+                labels.operation_type.as_str(),
+                outcome.as_str(),
+            ]);
+        }
+    }
+
     /// Counts `n` GraphQL error entries with `code` (already through a guard).
     pub fn observe_graphql_errors(&self, service: &str, operation: &str, code: &str, n: u64) {
         self.graphql_errors
@@ -274,7 +292,10 @@ impl OperationHandles {
             Outcome::SystemError => 2,
             Outcome::Canceled => 3,
         };
-        self.slots[t][o].get_or_init(|| metrics.request_handles(labels))
+        self.slots[t][o].get_or_init(|| {
+            metrics.create_outcome_series(labels);
+            metrics.request_handles(labels)
+        })
     }
 }
 
@@ -302,6 +323,45 @@ mod tests {
         let text = encode(&registry);
         assert!(
             text.contains(r#"slogate_batch_elements_dropped_total{service="rails"} 5"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_operations_first_request_creates_its_counter_for_every_outcome() {
+        let registry = Registry::new();
+        let metrics = SliMetrics::register(&registry, DEFAULT_BUCKETS).unwrap();
+        let handles = OperationHandles::default();
+        let labels = RequestLabels {
+            service: "rails",
+            kind: Kind::Graphql,
+            operation: "GetCourse",
+            operation_type: OperationType::Query,
+            outcome: Outcome::Success,
+        };
+        handles.get(&metrics, &labels).observe(0.01);
+        let text = encode(&registry);
+        let series = |outcome: &str| {
+            format!(
+                "slogate_requests_total{{kind=\"graphql\",operation=\"GetCourse\",operation_type=\"query\",outcome=\"{outcome}\",service=\"rails\"}}"
+            )
+        };
+        assert!(
+            text.contains(&format!("{} 1\n", series("success"))),
+            "{text}"
+        );
+        for outcome in ["client_error", "system_error", "canceled"] {
+            assert!(text.contains(&format!("{} 0\n", series(outcome))), "{text}");
+        }
+        // Only the counter: the latency histogram has series for outcomes seen.
+        assert!(
+            !text.contains(r#"outcome="system_error",service="rails",le="#),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("slogate_request_duration_seconds_count{")
+                .count(),
+            1,
             "{text}"
         );
     }

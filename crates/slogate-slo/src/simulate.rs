@@ -15,10 +15,11 @@
 //! Assumptions (also in docs/slo-operations.md):
 //! - traffic is constant, so counters grow linearly between changes of the
 //!   bad-event fraction (ratios do not depend on the traffic level);
-//! - a counter series exists from its first non-zero sample, as with the
-//!   Prometheus client's labelled counters (the `system_error` series of a
-//!   healthy operation does not exist before the incident); good-event
-//!   series exist from the start of history;
+//! - every series of a request SLI exists from the start of history (slogate
+//!   creates an operation's request counter for every outcome, at 0, with its
+//!   first request); a job SLI's error series exists from its first
+//!   non-zero sample, as with the Prometheus client's labelled counters (the
+//!   jobs exporter creates it with the first failed job);
 //! - scrapes happen at multiples of the scrape interval, rule evaluations at
 //!   multiples of the evaluation interval, and every group is evaluated at
 //!   the same instant with recordings first (what `promtool test rules` does
@@ -30,7 +31,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::duration::PromDuration;
-use crate::model::{Indicator, Slo, Spec};
+use crate::model::{Indicator, Selection, Slo, Source, Spec};
 use crate::rules::{burn_alerts, Severity, BURN_ALERT, EXHAUSTED_ALERT};
 
 /// What the incident breaks.
@@ -258,7 +259,7 @@ pub(crate) fn extrapolated(
 /// The two counters one SLO's error ratio reads, under one incident.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SliSeries<'a> {
-    /// Availability: `system_error` (lazy). Latency: `_count` (all events).
+    /// Availability: `system_error` (lazy for jobs). Latency: `_count` (all events).
     first: Counter<'a>,
     first_index: Option<i64>,
     /// Availability: the good outcomes. Latency: the `le` bucket.
@@ -286,10 +287,19 @@ impl<'a> SliSeries<'a> {
             scrape_ms,
         };
         let latency = matches!(slo.indicator, Indicator::Latency { .. });
+        // slogate creates an operation's request counter for every outcome with its first
+        // request; the jobs exporter creates an outcome's series with its first job.
+        let bad_eager = matches!(
+            slo.indicator,
+            Indicator::Availability(Selection {
+                source: Source::Requests,
+                ..
+            })
+        );
         let (first, second) = if latency {
             (counter(Events::All, true), counter(Events::Good, true))
         } else {
-            (counter(Events::Bad, false), counter(Events::Good, true))
+            (counter(Events::Bad, bad_eager), counter(Events::Good, true))
         };
         SliSeries {
             first_index: first.first_index(),

@@ -78,12 +78,15 @@ fn workbook_detection_times_for_a_total_outage() {
     assert_eq!(page.resolves_after_end, Some(300.0));
 }
 
-/// Prometheus's default intervals (1m) cost a minute more than 15 s ones:
-/// the system_error series needs two samples before rate() returns anything.
+/// Prometheus's default intervals (1m): the page fires at the first evaluation
+/// after the ideal 51.84 s, as with 15 s ones, because slogate creates the
+/// system_error series at 0 before the incident, so rate() has its two samples
+/// at the first scrape of the outage (a series born with its first error
+/// would need a second scrape: 120 s).
 #[test]
-fn coarse_scrapes_delay_the_page() {
+fn coarse_scrapes_delay_the_page_by_at_most_an_interval() {
     let sim = run(&outage(1.0), 60, 60);
-    assert_eq!(sim.slos[0].alerts[0].fires_after, Some(120.0));
+    assert_eq!(sim.slos[0].alerts[0].fires_after, Some(60.0));
 }
 
 /// Golden tables: the Workbook outage (15s), a 2% step for 2 hours (30s),
