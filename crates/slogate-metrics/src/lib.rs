@@ -55,6 +55,19 @@ pub struct RequestLabels<'a> {
     pub outcome: Outcome,
 }
 
+impl<'a> RequestLabels<'a> {
+    /// The request metrics' label values, in their order, with `outcome` for the outcome.
+    fn values(&self, outcome: Outcome) -> [&'a str; 5] {
+        [
+            self.service,
+            self.kind.as_str(),
+            self.operation,
+            self.operation_type.as_str(),
+            outcome.as_str(),
+        ]
+    }
+}
+
 pub use slogate_core::exchange::InspectionLimit;
 
 /// The SLI families (the metrics contract) and slogate's own health counters.
@@ -175,13 +188,7 @@ impl SliMetrics {
     /// The counter and histogram of one label set, resolved once: observing through them
     /// hashes no label (see [`OperationHandles`]).
     pub fn request_handles(&self, labels: &RequestLabels<'_>) -> RequestHandles {
-        let values = [
-            labels.service,
-            labels.kind.as_str(),
-            labels.operation,
-            labels.operation_type.as_str(),
-            labels.outcome.as_str(),
-        ];
+        let values = labels.values(labels.outcome);
         RequestHandles {
             requests: self.requests.with_label_values(&values),
             duration: self.duration.with_label_values(&values),
@@ -196,13 +203,7 @@ impl SliMetrics {
     /// a metric will have before they are needed. Called once per label set.
     fn create_outcome_series(&self, labels: &RequestLabels<'_>) {
         for outcome in Outcome::ALL {
-            self.requests.with_label_values(&[
-                labels.service,
-                labels.kind.as_str(),
-                labels.operation,
-                labels.operation_type.as_str(),
-                outcome.as_str(),
-            ]);
+            self.requests.with_label_values(&labels.values(outcome));
         }
     }
 
