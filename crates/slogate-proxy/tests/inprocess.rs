@@ -598,11 +598,7 @@ fn an_upgraded_connection_stays_counted_open_upstream_while_it_lasts() {
     let app_addr = app.local_addr().unwrap();
     let echo = std::thread::spawn(move || {
         let (mut c, _) = app.accept().expect("accept");
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
-            head.push(b[0]);
-        }
+        read_head(&mut c);
         c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
             .unwrap();
         let mut buf = [0u8; 1024];
@@ -624,12 +620,7 @@ fn an_upgraded_connection_stays_counted_open_upstream_while_it_lasts() {
         b"GET /cable HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     )
     .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
+    let head = read_head(&mut c);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     c.write_all(b"ping").unwrap();
     let mut got = [0u8; 4];

@@ -290,6 +290,17 @@ impl Drop for Capture {
     }
 }
 
+/// Reads a message head up to its blank line, a byte at a time, so nothing after it (an
+/// upgraded connection's first bytes) is taken; what arrived if the peer closes first.
+pub fn read_head(conn: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).unwrap_or(0) == 1 {
+        head.push(b[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 /// Reads one HTTP/1.1 request: the head, then a `Content-Length` or chunked body (decoded).
 fn read_request(conn: &mut TcpStream) -> Option<Received> {
     let mut buf = Vec::new();
