@@ -1,6 +1,8 @@
 //! The scanner's state machine: tokenises tracked containers, steps over or captures
 //! strings, and hands skipped values to [`super::skip`].
 
+use arrayvec::ArrayVec;
+
 use super::skip::{
     cross_block, cross_word, find_string_special, find_structure, word, Block, SkipState,
 };
@@ -119,7 +121,8 @@ enum Escape {
 #[derive(Debug)]
 pub struct JsonScanner {
     state: State,
-    stack: Vec<Frame>,
+    /// The tracked containers, innermost last (bounded: no allocation per document).
+    stack: ArrayVec<Frame, MAX_TRACKED_DEPTH>,
     key: [u8; MAX_KEY_LEN],
     key_len: usize,
     key_long: bool,
@@ -151,7 +154,7 @@ impl JsonScanner {
     pub fn new() -> Self {
         JsonScanner {
             state: State::Value,
-            stack: Vec::new(),
+            stack: ArrayVec::new_const(),
             key: [0; MAX_KEY_LEN],
             key_len: 0,
             key_long: false,
