@@ -5,6 +5,7 @@
 //! trusted addresses (nginx `real_ip_recursive on`). Anyone else's forwarding headers are
 //! replaced, so a client cannot choose the IP Rails sees.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,7 +66,9 @@ pub struct Arrival<'a> {
     pub peer_value: Option<&'a HeaderValue>,
 }
 
-fn host_without_port(host: &str) -> String {
+/// The host of a `Host` value without its port, lowercased: borrowed unless it had
+/// uppercase letters (this runs for every request).
+fn host_without_port(host: &str) -> Cow<'_, str> {
     let host = host.trim();
     let bare = if host.starts_with('[') {
         host.split_once(']')
@@ -80,10 +83,14 @@ fn host_without_port(host: &str) -> String {
             }
         })
     };
-    bare.to_ascii_lowercase()
+    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(bare.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(bare)
+    }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -317,7 +324,18 @@ mod tests {
     fn request_start_has_milliseconds() {
         let t = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_042);
         assert_eq!(request_start(t), "t=1700000000.042");
+    }
+
+    #[test]
+    fn the_forwarded_host_is_the_host_without_its_port_in_lowercase() {
         assert_eq!(host_without_port("[::1]:80"), "::1");
-        assert_eq!(host_without_port("a.b"), "a.b");
+        assert_eq!(
+            host_without_port(" Shop.Example.COM:8443 "),
+            "shop.example.com"
+        );
+        assert_eq!(host_without_port("a.b:x"), "a.b:x");
+        // Already bare and lowercase: borrowed, nothing allocated per request.
+        assert!(matches!(host_without_port("a.b"), Cow::Borrowed("a.b")));
+        assert!(matches!(host_without_port("a.b:80"), Cow::Borrowed("a.b")));
     }
 }

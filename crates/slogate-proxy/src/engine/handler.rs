@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::body::{BoxError, Encoder, FromApp, ResBody, Source, UpBody};
 use super::file::FileStream;
 use super::pool;
-use super::track::{LogFields, Tracker};
+use super::track::{LogFields, LoggedClient, Tracker};
 use crate::forwarded::{self, Arrival};
 use crate::request_id;
 use crate::runtime::Runtime;
@@ -98,7 +98,7 @@ pub async fn handle(
     };
     let client = forwarded::client(
         conn.peer,
-        text(&parts.headers, "x-forwarded-for"),
+        text(&parts.headers, &forwarded::X_FORWARDED_FOR),
         &rt.config.server.trusted_proxies,
     );
     let path = if rt.config.access_log.include_query {
@@ -116,7 +116,11 @@ pub async fn handle(
         log: LogFields {
             started_at: SystemTime::now(),
             request_id: request_id.clone(),
-            client: client.ip,
+            client: match (client.ip, &conn.peer_value) {
+                (None, _) => LoggedClient::Unix,
+                (Some(_), Some(text)) if client.ip == conn.peer => LoggedClient::Peer(text.clone()),
+                (Some(ip), _) => LoggedClient::Forwarded(ip),
+            },
             method: parts.method.clone(),
             // Only the access log reads it.
             path: if rt.access_log.enabled() {
@@ -355,10 +359,6 @@ static HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name)
-}
-
 /// The status for a request refused before the app: a head two servers could read two ways
 /// (RFC 9112 3.2, 6.1, 6.3), a target a proxy must not pass on, a method nginx refuses. The
 /// request-parsing table in `docs/request-parsing.md` lists each case beside nginx.
@@ -435,44 +435,76 @@ fn has_underscore(name: &HeaderName) -> bool {
     name.as_str().as_bytes().contains(&b'_')
 }
 
-/// Removes hop-by-hop headers, those the `Connection` header names, and names with `_`.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // `Connection: keep-alive` or `close`, nearly every request's, costs no allocation:
-    // keep-alive goes with the fixed list below, a field named `close` by a lookup.
-    let mut close = false;
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| {
-            let c = t.eq_ignore_ascii_case("close");
-            close |= c;
-            !c && !t.eq_ignore_ascii_case("keep-alive")
-        })
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    if close {
-        headers.remove("close");
+/// What [`strip_hop_by_hop`] does with header names that have an underscore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Underscores {
+    /// Drop them (a request: nginx's `underscores_in_headers off`).
+    Drop,
+    /// Pass them (an answer, as nginx does).
+    Keep,
+}
+
+/// Removes hop-by-hop headers, those the `Connection` header names, and (with
+/// [`Underscores::Drop`]) names with `_`. One pass over the names finds what is there; a
+/// message without any of them (most requests) is left untouched without a lookup, and
+/// `Connection: keep-alive` or `close` (most answers) costs no allocation.
+fn strip_hop_by_hop(headers: &mut HeaderMap, underscores: Underscores) {
+    // A bit per HOP_BY_HOP name present.
+    let mut listed = 0u8;
+    let mut underscored = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            listed |= 1 << i;
+        }
+        underscored |= underscores == Underscores::Drop && has_underscore(name);
     }
-    let underscored: Vec<HeaderName> = if headers.keys().any(has_underscore) {
-        headers
+    if listed == 0 && !underscored {
+        return;
+    }
+    // HOP_BY_HOP[0] is Connection: the fields it names go too (keep-alive is in the list;
+    // a field named `close` is removed by a lookup).
+    if listed & 1 != 0 {
+        let mut close = false;
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| {
+                let c = t.eq_ignore_ascii_case("close");
+                close |= c;
+                !c && !t.eq_ignore_ascii_case("keep-alive")
+            })
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        if close {
+            headers.remove("close");
+        }
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if listed & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    if underscored {
+        let names: Vec<HeaderName> = headers
             .keys()
             .filter(|n| has_underscore(n))
             .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for name in named.into_iter().chain(underscored) {
-        headers.remove(name);
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
     }
 }
 
+static X_ACCEL_REDIRECT: HeaderName = HeaderName::from_static("x-accel-redirect");
+static X_SENDFILE: HeaderName = HeaderName::from_static("x-sendfile");
+static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 static X_ACCEL_MAPPING: HeaderName = HeaderName::from_static("x-accel-mapping");
 static X_SENDFILE_TYPE: HeaderName = HeaderName::from_static("x-sendfile-type");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -484,12 +516,7 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
     let upgrade_to = upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
-    if headers
-        .keys()
-        .any(|n| is_hop_by_hop(n) || has_underscore(n))
-    {
-        strip_hop_by_hop(&mut headers);
-    }
+    strip_hop_by_hop(&mut headers, Underscores::Drop);
     if let Some(proto) = upgrade_to {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, proto);
@@ -961,7 +988,7 @@ impl Cx {
             )
         };
         let buffered = !streaming
-            && !text(&parts.headers, "x-accel-buffering")
+            && !text(&parts.headers, &X_ACCEL_BUFFERING)
                 .is_some_and(|v| v.eq_ignore_ascii_case("no"));
         let source = match (&rt.config.upstream.buffering, buffered) {
             (Some(settings), true) => {
@@ -986,11 +1013,14 @@ impl Cx {
             }
         };
         let headers = &mut parts.headers;
-        if headers.keys().any(is_hop_by_hop) {
-            strip_hop_by_hop(headers);
+        strip_hop_by_hop(headers, Underscores::Keep);
+        if headers
+            .keys()
+            .any(|n| *n == X_ACCEL_REDIRECT || *n == X_SENDFILE)
+        {
+            headers.remove(&X_ACCEL_REDIRECT);
+            headers.remove(&X_SENDFILE);
         }
-        headers.remove("x-accel-redirect");
-        headers.remove("x-sendfile");
         self.stamp(headers);
         let announced = text(headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok());
         let mut out = ResBody::new(source, Some(tracker)).announced(announced);
@@ -1042,10 +1072,7 @@ impl Cx {
     /// Whether the app's answer names a file for slogate to serve (`X-Accel-Redirect`,
     /// `X-Sendfile`), with the headers to keep.
     fn sendfile(&self, headers: &HeaderMap) -> Option<(FoundFile, Vec<(String, String)>)> {
-        let (accel, sendfile) = (
-            text(headers, "x-accel-redirect"),
-            text(headers, "x-sendfile"),
-        );
+        let (accel, sendfile) = (text(headers, &X_ACCEL_REDIRECT), text(headers, &X_SENDFILE));
         if accel.is_none() && sendfile.is_none() {
             return None;
         }
@@ -1189,7 +1216,7 @@ mod tests {
                 HeaderValue::from_static(v),
             );
         }
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, Underscores::Drop);
         let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, vec!["accept", "x-request-id"]);
 
@@ -1197,10 +1224,38 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
         h.insert(header::HOST, HeaderValue::from_static("x"));
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, Underscores::Drop);
         assert_eq!(
             h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
             ["host"]
+        );
+
+        // A request with an underscored name and nothing hop-by-hop loses that name.
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("x"));
+        h.insert("x_real_ip", HeaderValue::from_static("6.6.6.6"));
+        strip_hop_by_hop(&mut h, Underscores::Drop);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["host"]
+        );
+
+        // An answer keeps its underscored names, as nginx passes them, and loses the rest.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x_app_version", HeaderValue::from_static("42"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        strip_hop_by_hop(&mut h, Underscores::Keep);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["x_app_version"]
         );
     }
 }

@@ -18,14 +18,25 @@ pub struct LogFields {
     pub started_at: SystemTime,
     /// The request id (the client's or slogate's).
     pub request_id: HeaderValue,
-    /// The client's address (`None` over a Unix socket).
-    pub client: Option<IpAddr>,
+    /// The client's address.
+    pub client: LoggedClient,
     /// The method.
     pub method: Method,
     /// The path (with the query when `access_log.include_query`).
     pub path: String,
     /// The client's `User-Agent`.
     pub user_agent: Option<HeaderValue>,
+}
+
+/// The client's address as the access log writes it.
+#[derive(Clone, Debug)]
+pub enum LoggedClient {
+    /// A Unix-socket connection: no address.
+    Unix,
+    /// The connection's peer, formatted once per connection.
+    Peer(HeaderValue),
+    /// An address a trusted proxy forwarded, formatted when the line is written.
+    Forwarded(IpAddr),
 }
 
 /// One exchange on its way: the state machine and the log fields, owned by the response
@@ -138,9 +149,10 @@ fn write_log(
 ) {
     let mut time = [0u8; 24];
     let mut ip = [0u8; 48];
-    let client = match log.client {
-        None => "unix",
-        Some(addr) => {
+    let client = match &log.client {
+        LoggedClient::Unix => "unix",
+        LoggedClient::Peer(text) => text.to_str().unwrap_or(""),
+        LoggedClient::Forwarded(addr) => {
             use std::io::Write;
             let mut cursor = std::io::Cursor::new(&mut ip[..]);
             let _ = write!(cursor, "{addr}");
