@@ -7,6 +7,9 @@
 #                 JSON access log written to a file (benches/peer/haproxy.cfg.template says how)
 #   slogate       slogate --threads 1, GraphQL inspection on, access log to a file
 #   slogate-nolog the same with access_log.target: off
+#   floor         not a proxy: hyper's HTTP/1 server and pooled client forwarding with nothing
+#                 else (benches/floor, built on first use): the floor slogate's engine stands on.
+#                 Opt-in: CONFIGS="direct nginx haproxy floor slogate"
 # The request is a ~1 KB GraphQL POST to /graphql (operationName, variables), the response a
 # ~2 KB GraphQL JSON body (VARIANT=errors: the same with an `errors` array; SIZE=200k|5m: a
 # generated GraphQL JSON body of that size, as benches/scaling.sh uses).
@@ -75,8 +78,8 @@ die() { log "$*"; exit 1; }
 for c in $CONFIGS; do
   case $c in
     direct) [ "$MODE" != idle ] || die "idle mode measures proxies: drop 'direct' from CONFIGS" ;;
-    nginx|haproxy|slogate|slogate-nolog) ;;
-    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog)" ;;
+    nginx|haproxy|slogate|slogate-nolog|floor) ;;
+    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog floor)" ;;
   esac
 done
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
@@ -106,6 +109,15 @@ if any_slogate; then
   resolve_slogate_bin
 else
   SLOGATE_BIN=${SLOGATE_BIN:-none}
+fi
+if want floor; then
+  command -v cargo >/dev/null || die "cargo is missing (the floor config builds benches/floor)"
+  floor_target=${CARGO_TARGET_DIR:-$repo/target}/floor
+  [[ $floor_target = /* ]] || floor_target=$repo/$floor_target
+  log "building benches/floor (cargo build --release)"
+  cargo build --release --quiet --manifest-path "$repo/benches/floor/Cargo.toml" --target-dir "$floor_target" \
+    || die "cannot build benches/floor"
+  FLOOR_BIN=$floor_target/release/floor
 fi
 
 # --- limits, CPU pinning -------------------------------------------------------------------
@@ -260,6 +272,12 @@ start_proxy() { # cfg
         >>"$work/haproxy-access.log" 2>>"$work/haproxy-stderr.log" &
       pid=$!; pids+=("$pid"); STOPSIG[$pid]=TERM
       wait_up "http://127.0.0.1:$port/" "haproxy" "$pid"
+      PIDS[$cfg]=$pid ;;
+    floor)
+      "${prio[@]}" taskset -c "$PROXY_CPU" "$FLOOR_BIN" "127.0.0.1:$port" "127.0.0.1:$up_port" \
+        >>"$work/floor.stdout" 2>>"$work/floor.stderr" &
+      pid=$!; pids+=("$pid")
+      wait_up "http://127.0.0.1:$port/" "floor" "$pid"
       PIDS[$cfg]=$pid ;;
     slogate*)
       admin=$(free_port)
@@ -467,7 +485,8 @@ if mode == "idle":
 configs = env["CONFIGS"].split()
 labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on", "haproxy": "HAProxy, access log on",
           "slogate": "slogate, inspection + access log on",
-          "slogate-nolog": "slogate, inspection on, access log off"}
+          "slogate-nolog": "slogate, inspection on, access log off",
+          "floor": "floor: bare hyper forwarder, no headers, no inspection, no log"}
 # The issue #10 targets for slogate (ratios to nginx in the same run).
 targets = {}
 if mode == "rps" and size == "2k":
@@ -535,6 +554,12 @@ if mode in ("rps", "conn"):
         r = ratio(c, "direct", "rps")
         if r is not None:
             ratios[f"{c}/direct throughput"] = r
+    # What slogate's work costs over the bare hyper forwarder it is built on.
+    for c in configs:
+        if c.startswith("slogate"):
+            r = ratio(c, "floor", "cpu_us_per_request")
+            if r is not None:
+                ratios[f"{c}/floor cpu_per_request"] = r
 
     what = "request" if mode == "rps" else "request (= per new connection)"
     md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | errors |")
@@ -578,6 +603,14 @@ if mode in ("rps", "conn"):
         md.append(f"| {labels.get(c, c)} | {fmt_ratio(g('throughput'))} | {fmt_ratio(g('cpu_per_request'))} | "
                   f"{fmt_ratio(g('p50'))} | {fmt_ratio(g('p99'))} | {verdict} |")
     md.append("")
+    if "floor" in summary:
+        for c in configs:
+            if c.startswith("slogate") and c in summary and summary["floor"]["cpu_us_per_request"]:
+                extra = summary[c]["cpu_us_per_request"] - summary["floor"]["cpu_us_per_request"]
+                md.append(f"{labels.get(c, c)} over the floor (hyper alone): "
+                          f"{fmt_ratio(ratios.get(f'{c}/floor cpu_per_request'))} its CPU per request, "
+                          f"{extra:+.1f} µs: what slogate's own work costs.  ")
+        md.append("")
     other = {k: v for k, v in ratios.items() if "/nginx " not in k}
     if other:
         md.append("| other ratios | value |")
