@@ -647,7 +647,7 @@ if mode in ("rps", "conn"):
                        "outcomes": outcomes, "ok": ok})
     for c in configs:
         path = {"nginx": "nginx-access.log", "haproxy": "haproxy-access.log"}.get(c, f"{c}-access.log")
-        if c != "direct" and not c.endswith("-nolog"):
+        if c not in ("direct", "floor") and not c.endswith("-nolog"):
             lines = sum(1 for _ in open(f"{work}/{path}")) if os.path.exists(f"{work}/{path}") else 0
             wrk_total = sum(r["requests"] for r in runs if r["config"] == c)
             ok = lines >= wrk_total * 0.99
