@@ -5,6 +5,7 @@
 #   benches/peer/profile.sh                   # 10 s profile, reports in benches/results/
 #   DURATION=5 CONNECTIONS=50 ACCESS_LOG=off MODE=callgrind benches/peer/profile.sh
 #   TARGET=nginx benches/peer/profile.sh      # the same for nginx (single process, for comparison)
+#   TARGET=floor benches/peer/profile.sh      # the bare hyper forwarder (benches/floor): slogate's floor
 # MODE=strace: system calls per request (strace -c), for slogate or nginx.
 # CLOSE=1: every request on a new connection (as `benches/peer.sh conn`).
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
@@ -17,9 +18,9 @@ CONNECTIONS=${CONNECTIONS:-50}
 ACCESS_LOG=${ACCESS_LOG:-file}
 MODE=${MODE:-perf}
 TARGET=${TARGET:-slogate}
-case $TARGET in slogate|nginx) ;; *) die "TARGET must be slogate or nginx" ;; esac
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
 die() { echo "profile.sh: $*" >&2; exit 1; }
+case $TARGET in slogate|nginx|floor) ;; *) die "TARGET must be slogate, nginx or floor" ;; esac
 # shellcheck source=benches/lib.sh
 . "$repo/benches/lib.sh"
 for t in nginx wrk curl python3 taskset; do command -v "$t" >/dev/null || die "$t is missing"; done
@@ -31,6 +32,12 @@ case $MODE in
 esac
 if [ "$TARGET" = nginx ]; then
   SLOGATE_BIN=none
+elif [ "$TARGET" = floor ]; then
+  SLOGATE_BIN=none
+  floor_target=${CARGO_TARGET_DIR:-$repo/target}/floor
+  [[ $floor_target = /* ]] || floor_target=$repo/$floor_target
+  cargo build --release --quiet --manifest-path "$repo/benches/floor/Cargo.toml" --target-dir "$floor_target" \
+    || die "cannot build benches/floor"
 else
   resolve_slogate_bin
 fi
@@ -77,6 +84,9 @@ render "$peer/nginx-proxy.conf.template" PREFIX="$work" PORT="$port" UPSTREAM_PO
 # The process under test, as a command line (nginx as one process: master_process off).
 if [ "$TARGET" = nginx ]; then
   cmd=(nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-stderr.log" -g "daemon off; master_process off; $as_root")
+  ready="http://127.0.0.1:$port/"
+elif [ "$TARGET" = floor ]; then
+  cmd=("$floor_target/release/floor" "127.0.0.1:$port" "127.0.0.1:$up_port")
   ready="http://127.0.0.1:$port/"
 else
   cmd=("$SLOGATE_BIN" run --config "$work/slogate.yaml" --upstream "127.0.0.1:$up_port"

@@ -26,10 +26,30 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async move {
+        // Ends on SIGINT (which a background job of a script starts with ignored) or SIGTERM.
+        tokio::select! {
+            () = serve(&listen, upstream) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated() => {}
+        }
+    });
+}
+
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn serve(listen: &str, upstream: &'static str) {
+    {
         let client: Client<_, Incoming> = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(256)
             .build_http();
-        let listener = TcpListener::bind(&listen).await.expect("bind");
+        let listener = TcpListener::bind(listen).await.expect("bind");
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -62,5 +82,5 @@ fn main() {
                     .await;
             });
         }
-    });
+    }
 }
