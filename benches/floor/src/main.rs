@@ -1,6 +1,7 @@
 //! `floor LISTEN UPSTREAM`: hyper 1.x's HTTP/1 server on a current-thread tokio runtime,
 //! forwarding every request to UPSTREAM over hyper-util's pooled client and streaming the
-//! answer back; a 502 when the upstream fails. Nothing else: it is what hyper costs before
+//! answer back; a 502 when the upstream fails. Nothing else (but the client's `Connection`
+//! header, which is not forwarded): it is what hyper costs before
 //! slogate adds its work (the engine prototype `bare_hyper` of issue #10, kept in the tree so
 //! that the peer benchmark can run it beside the others).
 
@@ -63,6 +64,9 @@ async fn serve(listen: &str, upstream: &'static str) {
                         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
                         let uri: Uri = format!("http://{upstream}{target}").parse().expect("uri");
                         *req.uri_mut() = uri;
+                        // The one edit every proxy makes: the client's `Connection` (a
+                        // `close` would otherwise end each pooled upstream connection).
+                        req.headers_mut().remove(hyper::header::CONNECTION);
                         let answer: Response<BoxBody<Bytes, hyper::Error>> =
                             match client.request(req).await {
                                 Ok(r) => r.map(BodyExt::boxed),
