@@ -3,21 +3,28 @@
 # own benches/results/peer-<date>[-<size>][-<mode>].md and .json):
 #   keep-alive throughput (2 KB answer), RSS per idle connection (10,000), CPU per new connection,
 #   then the throughput mode with 200 KB and 5 MB answers.
-#   benches/peer-all.sh                      # all five, about 13-15 minutes on 2 cores
+#   benches/peer-all.sh                      # all five, about 16-18 minutes on 2 cores
 #   STEPS="rps idle" benches/peer-all.sh     # a subset: rps idle conn 200k 5m
 # The environment (SLOGATE_BIN, CONFIGS, REPEAT, DURATION, ...) is passed on to peer.sh; a step
 # that fails is reported and the next one still runs; the exit status is 1 if any failed.
+# Without CONFIGS, every step also measures the floor (benches/floor: hyper alone, no slogate
+# work), so the figures say what hyper costs and what slogate adds.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 STEPS=${STEPS:-rps idle conn 200k 5m}
 failed=()
+configs() { # mode
+  if [ -n "${CONFIGS:-}" ]; then echo "$CONFIGS"
+  elif [ "$1" = idle ]; then echo "nginx haproxy floor slogate"
+  else echo "direct nginx haproxy floor slogate"; fi
+}
 for step in $STEPS; do
   echo "peer-all.sh: === $step ($(date -u +%H:%M:%S)) ===" >&2
   case $step in
-    rps) SIZE=2k "$here/peer.sh" rps ;;
-    idle) SIZE=2k "$here/peer.sh" idle ;;
-    conn) SIZE=2k "$here/peer.sh" conn ;;
-    200k|5m) SIZE=$step "$here/peer.sh" rps ;;
+    rps) SIZE=2k CONFIGS=$(configs rps) "$here/peer.sh" rps ;;
+    idle) SIZE=2k CONFIGS=$(configs idle) "$here/peer.sh" idle ;;
+    conn) SIZE=2k CONFIGS=$(configs conn) "$here/peer.sh" conn ;;
+    200k|5m) SIZE=$step CONFIGS=$(configs rps) "$here/peer.sh" rps ;;
     *) echo "peer-all.sh: unknown step '$step' (rps idle conn 200k 5m)" >&2; false ;;
   esac || failed+=("$step")
 done
