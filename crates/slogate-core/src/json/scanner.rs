@@ -338,9 +338,10 @@ impl JsonScanner {
             ValueKind::String => {
                 self.sink = match interest {
                     Interest::Capture(limit) | Interest::CaptureRaw(limit) => {
+                        // No room reserved ahead: a string inside one chunk (nearly every
+                        // one) is then one allocation of its own size, where a reserve of a
+                        // few KB took malloc's slow path for every request's first capture.
                         self.capture.clear();
-                        // Documents are usually a few KB; avoid growing from empty by doubling.
-                        self.capture.reserve(limit.min(4096));
                         self.capture_limit = limit;
                         self.capture_truncated = false;
                         self.raw_backslashes = 0;

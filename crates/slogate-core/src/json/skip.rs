@@ -205,6 +205,16 @@ pub(super) fn find_escape(input: &[u8], mut i: usize) -> Option<usize> {
         }
         i += 8;
     }
+    if i < input.len() && input.len() >= 8 {
+        // The last 1-7 bytes: the word ending the input, with the bytes before `i` masked
+        // off. Those may hold anything (the caller may start mid-word), so the flags here are
+        // the exact ones, which no borrow from a lower byte can disturb.
+        let start = input.len() - 8;
+        let x = word(input, start);
+        let m = (equal_bytes(x, b'"') | equal_bytes(x, b'\\') | equal_bytes(x & (0xe0 * LO), 0))
+            & (!0u64 << ((i - start) * 8));
+        return (m != 0).then(|| start + (m.trailing_zeros() / 8) as usize);
+    }
     input[i..]
         .iter()
         .position(|&b| b < 0x20 || matches!(b, b'"' | b'\\'))
@@ -247,6 +257,9 @@ mod tests {
             0x23,
             0x5C ^ 0x20,
             0x80,
+            0x1F,
+            0x20,
+            0xE0,
         ];
         for _ in 0..20_000 {
             let len = (next() % 40) as usize;
@@ -270,6 +283,8 @@ mod tests {
                 naive_q,
                 "{buf:?} from {start}"
             );
+            let naive_e = (start..len).find(|&j| buf[j] < 0x20 || matches!(buf[j], b'"' | b'\\'));
+            assert_eq!(find_escape(&buf, start), naive_e, "{buf:?} from {start}");
         }
         let long = [vec![b'a'; 1000], vec![b'\\']].concat();
         assert_eq!(find_string_special(&long, 3), 1000);
