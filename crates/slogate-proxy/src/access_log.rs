@@ -176,25 +176,45 @@ struct Pending {
     lines: usize,
 }
 
+/// The writing side: the output, and the buffer of the last batch written, handed back to
+/// the requests (emptied) so that they do not grow a new one from nothing every interval.
+struct Writer {
+    out: BufWriter<Box<dyn Write + Send>>,
+    spare: Vec<u8>,
+}
+
+/// A batch buffer larger than this (after a burst) is freed instead of kept as the spare.
+const MAX_SPARE_BYTES: usize = 4 << 20;
+
 struct Shared {
     pending: Mutex<Pending>,
     max_lines: usize,
-    writer: Mutex<BufWriter<Box<dyn Write + Send>>>,
+    writer: Mutex<Writer>,
 }
 
 impl Shared {
-    /// Writes what accumulated; called by the writer thread and at shutdown.
+    /// Writes what accumulated; called by the writer thread and at shutdown. The writer's
+    /// lock is taken first, then the pending one only to swap the buffers (requests take
+    /// only the pending one).
     fn flush(&self) {
-        let batch = match self.pending.lock() {
-            Ok(mut p) => std::mem::take(&mut *p),
+        let Ok(mut w) = self.writer.lock() else {
+            return;
+        };
+        let w = &mut *w;
+        let mut batch = match self.pending.lock() {
+            Ok(mut p) => {
+                p.lines = 0;
+                std::mem::replace(&mut p.data, std::mem::take(&mut w.spare))
+            }
             Err(_) => return,
         };
-        if batch.data.is_empty() {
-            return;
+        if !batch.is_empty() {
+            let _ = w.out.write_all(&batch);
+            let _ = w.out.flush();
         }
-        if let Ok(mut w) = self.writer.lock() {
-            let _ = w.write_all(&batch.data);
-            let _ = w.flush();
+        batch.clear();
+        if batch.capacity() <= MAX_SPARE_BYTES {
+            w.spare = batch;
         }
     }
 }
@@ -230,7 +250,10 @@ impl AccessLog {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             max_lines: settings.buffer_lines,
-            writer: Mutex::new(BufWriter::with_capacity(256 * 1024, writer)),
+            writer: Mutex::new(Writer {
+                out: BufWriter::with_capacity(256 * 1024, writer),
+                spare: Vec::new(),
+            }),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -393,6 +416,51 @@ mod tests {
             let oracle = serde_json::to_vec(&record).unwrap();
             prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(oracle).unwrap());
         }
+    }
+
+    #[test]
+    fn batches_are_written_in_order_and_their_buffer_is_handed_back() {
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let shared = Shared {
+            pending: Mutex::new(Pending::default()),
+            max_lines: 100,
+            writer: Mutex::new(Writer {
+                out: BufWriter::new(Box::new(sink.clone())),
+                spare: Vec::new(),
+            }),
+        };
+        let append = |line: &str| {
+            let mut p = shared.pending.lock().unwrap();
+            p.data.extend_from_slice(line.as_bytes());
+            p.lines += 1;
+        };
+        append("a\n");
+        append("b\n");
+        shared.flush();
+        assert_eq!(shared.pending.lock().unwrap().lines, 0);
+        append("c\n");
+        shared.flush();
+        // The first batch's buffer came back for the requests to fill, emptied.
+        let pending = shared.pending.lock().unwrap();
+        assert!(
+            pending.data.is_empty() && pending.data.capacity() >= 4,
+            "{}",
+            pending.data.capacity()
+        );
+        drop(pending);
+        shared.flush();
+        assert_eq!(&*sink.0.lock().unwrap(), b"a\nb\nc\n");
     }
 
     #[test]
