@@ -30,11 +30,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 
-## Benchmarks: criterion for the core, the peer benchmark (direct vs nginx vs slogate), then
-## the scaling benchmark (open loop, memory, response size, distinct operations). ~15 minutes.
+## Benchmarks: criterion for the core, the peer benchmark (direct vs nginx vs HAProxy vs hyper
+## alone vs slogate), then the scaling benchmark (open loop, memory, response size, distinct
+## operations). ~16 minutes.
 bench: setup
 	$(CARGO) bench -p slogate-core
-	./benches/peer.sh
+	CONFIGS="direct nginx haproxy floor slogate" ./benches/peer.sh
 	./benches/scaling.sh
 
 ## slogate in front of a local Rails on :3000.
