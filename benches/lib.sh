@@ -15,6 +15,18 @@ resolve_slogate_bin() {
   [[ $SLOGATE_BIN = /* ]] || SLOGATE_BIN=$repo/$SLOGATE_BIN
 }
 
+# The floor (benches/floor: hyper alone, forwarding with nothing else), built in release mode
+# beside the other build outputs. Sets FLOOR_BIN to an absolute path.
+resolve_floor_bin() {
+  command -v cargo >/dev/null || die "cargo is missing (the floor is built from benches/floor)"
+  local target=${CARGO_TARGET_DIR:-$repo/target}/floor
+  [[ $target = /* ]] || target=$repo/$target
+  echo "building benches/floor (cargo build --release)" >&2
+  cargo build --release --quiet --manifest-path "$repo/benches/floor/Cargo.toml" --target-dir "$target" \
+    || die "cannot build benches/floor"
+  FLOOR_BIN=$target/release/floor
+}
+
 # CPU pinning: the load generator, the upstream and the proxy under test each get a core when
 # there are three; with two, the proxy has one to itself and the others share the other; with
 # one, everything shares it (ratios only). LOADGEN_CPU, UPSTREAM_CPU, PROXY_CPU override.

@@ -110,15 +110,7 @@ if any_slogate; then
 else
   SLOGATE_BIN=${SLOGATE_BIN:-none}
 fi
-if want floor; then
-  command -v cargo >/dev/null || die "cargo is missing (the floor config builds benches/floor)"
-  floor_target=${CARGO_TARGET_DIR:-$repo/target}/floor
-  [[ $floor_target = /* ]] || floor_target=$repo/$floor_target
-  log "building benches/floor (cargo build --release)"
-  cargo build --release --quiet --manifest-path "$repo/benches/floor/Cargo.toml" --target-dir "$floor_target" \
-    || die "cannot build benches/floor"
-  FLOOR_BIN=$floor_target/release/floor
-fi
+if want floor; then resolve_floor_bin; fi
 
 # --- limits, CPU pinning -------------------------------------------------------------------
 if [ "$MODE" = idle ]; then

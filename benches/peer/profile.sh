@@ -34,10 +34,7 @@ if [ "$TARGET" = nginx ]; then
   SLOGATE_BIN=none
 elif [ "$TARGET" = floor ]; then
   SLOGATE_BIN=none
-  floor_target=${CARGO_TARGET_DIR:-$repo/target}/floor
-  [[ $floor_target = /* ]] || floor_target=$repo/$floor_target
-  cargo build --release --quiet --manifest-path "$repo/benches/floor/Cargo.toml" --target-dir "$floor_target" \
-    || die "cannot build benches/floor"
+  resolve_floor_bin
 else
   resolve_slogate_bin
 fi
@@ -86,7 +83,7 @@ if [ "$TARGET" = nginx ]; then
   cmd=(nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-stderr.log" -g "daemon off; master_process off; $as_root")
   ready="http://127.0.0.1:$port/"
 elif [ "$TARGET" = floor ]; then
-  cmd=("$floor_target/release/floor" "127.0.0.1:$port" "127.0.0.1:$up_port")
+  cmd=("$FLOOR_BIN" "127.0.0.1:$port" "127.0.0.1:$up_port")
   ready="http://127.0.0.1:$port/"
 else
   cmd=("$SLOGATE_BIN" run --config "$work/slogate.yaml" --upstream "127.0.0.1:$up_port"
