@@ -46,45 +46,43 @@ async fn terminated() {
 }
 
 async fn serve(listen: &str, upstream: &'static str) {
-    {
-        let client: Client<_, Incoming> = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .build_http();
-        let listener = TcpListener::bind(listen).await.expect("bind");
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let client = client.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |mut req: Request<Incoming>| {
-                    let client = client.clone();
-                    async move {
-                        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                        let uri: Uri = format!("http://{upstream}{target}").parse().expect("uri");
-                        *req.uri_mut() = uri;
-                        // The one edit every proxy makes: the client's `Connection` (a
-                        // `close` would otherwise end each pooled upstream connection).
-                        req.headers_mut().remove(hyper::header::CONNECTION);
-                        let answer: Response<BoxBody<Bytes, hyper::Error>> =
-                            match client.request(req).await {
-                                Ok(r) => r.map(BodyExt::boxed),
-                                Err(_) => {
-                                    let mut r = Response::new(
-                                        Empty::new().map_err(|never| match never {}).boxed(),
-                                    );
-                                    *r.status_mut() = StatusCode::BAD_GATEWAY;
-                                    r
-                                }
-                            };
-                        Ok::<_, hyper::Error>(answer)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+    let client: Client<_, Incoming> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build_http();
+    let listener = TcpListener::bind(listen).await.expect("bind");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let client = client.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                let client = client.clone();
+                async move {
+                    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    let uri: Uri = format!("http://{upstream}{target}").parse().expect("uri");
+                    *req.uri_mut() = uri;
+                    // The one edit every proxy makes: the client's `Connection` (a
+                    // `close` would otherwise end each pooled upstream connection).
+                    req.headers_mut().remove(hyper::header::CONNECTION);
+                    let answer: Response<BoxBody<Bytes, hyper::Error>> =
+                        match client.request(req).await {
+                            Ok(r) => r.map(BodyExt::boxed),
+                            Err(_) => {
+                                let mut r = Response::new(
+                                    Empty::new().map_err(|never| match never {}).boxed(),
+                                );
+                                *r.status_mut() = StatusCode::BAD_GATEWAY;
+                                r
+                            }
+                        };
+                    Ok::<_, hyper::Error>(answer)
+                }
             });
-        }
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
