@@ -38,9 +38,11 @@
 //! let verdict = response.finish();
 //! assert_eq!(verdict.for_operation(0).0, Outcome::ClientError);
 //! ```
-// No unsafe code, with one audited exception: `json/masks.rs` calls the SSE2 mask builder
-// (SSE2 is part of the x86-64 baseline; the call is compiled only where the build enables
-// it). Everything else would fail to compile.
+// No unsafe code, with audited exceptions in the JSON scanner: `json/masks.rs` calls the SSE2
+// mask builder (SSE2 is part of the x86-64 baseline; the call is compiled only where the
+// build enables it) and the AVX2/PCLMULQDQ operations, and `JsonScanner::skip` enters its
+// AVX2 variant, both only through a `Wide` value that run-time detection alone makes.
+// Everything else would fail to compile.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1,7 +1,122 @@
-//! Bit masks of a 64-byte block: SSE2 where the build enables it (the only `unsafe` code in
-//! slogate-core), eight-byte words elsewhere.
+//! Bit masks of a 64-byte block and the other per-block arithmetic of a skipped value, in
+//! two flavours: [`Baseline`] (SSE2, part of every x86-64 CPU, or eight-byte words on other
+//! architectures) and [`Wide`] (AVX2 compares, carry-less multiply for the prefix XOR and
+//! POPCNT), used only where the CPU reports those features at run time. With
+//! `JsonScanner::skip`, the only `unsafe` code in slogate-core.
 
 use super::skip::{block_word, equal_bytes, Block, LO};
+
+/// The per-block operations of [`super::skip::cross_block_with`].
+pub(super) trait BlockOps: Copy {
+    /// Bit masks of a block (bit `k` for byte `k`): quotes, backslashes, `{`/`[`, `}`/`]`.
+    fn masks(self, block: &Block) -> [u64; 4];
+    /// Bit `k` set when an odd number of bits `0..=k` of `x` are set: the bytes inside
+    /// strings, from the unescaped quotes.
+    fn prefix_xor(self, x: u64) -> u64;
+}
+
+/// What every build can run.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Baseline;
+
+impl BlockOps for Baseline {
+    #[inline(always)]
+    fn masks(self, block: &Block) -> [u64; 4] {
+        masks_of(block)
+    }
+
+    #[inline(always)]
+    fn prefix_xor(self, mut x: u64) -> u64 {
+        x ^= x << 1;
+        x ^= x << 2;
+        x ^= x << 4;
+        x ^= x << 8;
+        x ^= x << 16;
+        x ^= x << 32;
+        x
+    }
+}
+
+/// Proof that this CPU has AVX2, PCLMULQDQ and POPCNT: only [`Wide::detect`] makes one, so
+/// the wide operations cannot run where they would fault.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Wide(());
+
+#[cfg(target_arch = "x86_64")]
+impl Wide {
+    /// The proof, when the CPU has the features (std caches the answer: a few loads).
+    #[inline(always)]
+    pub(super) fn detect() -> Option<Wide> {
+        #[cfg(test)]
+        if BASELINE_ONLY.get() {
+            return None;
+        }
+        (std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("popcnt"))
+        .then_some(Wide(()))
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+thread_local! {
+    /// Set by the tests that run the baseline path on a CPU that has the wide one.
+    pub(super) static BASELINE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+impl BlockOps for Wide {
+    #[inline(always)]
+    fn masks(self, block: &Block) -> [u64; 4] {
+        // SAFETY: a `Wide` exists only when the CPU has AVX2 (`Wide::detect`).
+        unsafe { block_masks_avx2(block) }
+    }
+
+    #[inline(always)]
+    fn prefix_xor(self, x: u64) -> u64 {
+        // SAFETY: a `Wide` exists only when the CPU has PCLMULQDQ (`Wide::detect`).
+        unsafe { prefix_xor_clmul(x) }
+    }
+}
+
+/// [`BlockOps::masks`] with two 32-byte compares per character.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_masks_avx2(block: &Block) -> [u64; 4] {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+        _mm256_set_epi64x,
+    };
+    let mut masks = [0u64; 4];
+    for half in 0..2 {
+        let w = |k: usize| block_word(block, half * 4 + k) as i64;
+        let v = _mm256_set_epi64x(w(3), w(2), w(1), w(0));
+        let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        let shift = half * 32;
+        let q = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8)));
+        let b = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8)));
+        let o = _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'{' as i8)));
+        let c = _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'}' as i8)));
+        masks[0] |= u64::from(q as u32) << shift;
+        masks[1] |= u64::from(b as u32) << shift;
+        masks[2] |= u64::from(o as u32) << shift;
+        masks[3] |= u64::from(c as u32) << shift;
+    }
+    masks
+}
+
+/// [`BlockOps::prefix_xor`] as one carry-less multiply by all ones (simdjson's way).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+fn prefix_xor_clmul(x: u64) -> u64 {
+    use std::arch::x86_64::{
+        _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set1_epi8, _mm_set_epi64x,
+    };
+    let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0);
+    _mm_cvtsi128_si64(product) as u64
+}
 
 /// The high bits of a word's flagged bytes (see [`equal_bytes`]) packed into eight bits,
 /// byte `k` to bit `k`: the multiply gathers the eight flags in the top byte.

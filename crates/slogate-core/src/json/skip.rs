@@ -3,7 +3,7 @@
 
 use memchr::memchr2;
 
-use super::masks::masks_of;
+use super::masks::BlockOps;
 
 pub(super) const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -85,9 +85,13 @@ pub(super) struct SkipState {
 /// brackets outside them change the depth. `None` when the block may close the value, or
 /// holds a backslash outside a string (invalid JSON: the byte loop decides), so the caller
 /// crosses it byte by byte with exactly the same result.
-#[inline]
-pub(super) fn cross_block(block: &Block, state: SkipState) -> Option<SkipState> {
-    let [quotes, backslashes, opens, closes] = masks_of(block);
+#[inline(always)]
+pub(super) fn cross_block_with<O: BlockOps>(
+    ops: O,
+    block: &Block,
+    state: SkipState,
+) -> Option<SkipState> {
+    let [quotes, backslashes, opens, closes] = ops.masks(block);
     let prev_escaped = u64::from(state.escaped);
     let (escaped, next_escaped) = if backslashes == 0 {
         (prev_escaped, false)
@@ -101,13 +105,7 @@ pub(super) fn cross_block(block: &Block, state: SkipState) -> Option<SkipState> 
         let (even_runs, overflow) = odd_starts.overflowing_add(starts);
         ((EVEN ^ (even_runs << 1)) & follows, overflow)
     };
-    let mut inside = quotes & !escaped;
-    inside ^= inside << 1;
-    inside ^= inside << 2;
-    inside ^= inside << 4;
-    inside ^= inside << 8;
-    inside ^= inside << 16;
-    inside ^= inside << 32;
+    let mut inside = ops.prefix_xor(quotes & !escaped);
     if state.in_string {
         inside = !inside;
     }
@@ -124,6 +122,12 @@ pub(super) fn cross_block(block: &Block, state: SkipState) -> Option<SkipState> 
         in_string: inside >> 63 == 1,
         escaped: next_escaped,
     })
+}
+
+/// [`cross_block_with`] on the operations every build can run.
+#[cfg(test)]
+pub(super) fn cross_block(block: &Block, state: SkipState) -> Option<SkipState> {
+    cross_block_with(super::masks::Baseline, block, state)
 }
 
 /// Number of flagged bytes (high bits) in a word, without relying on a popcount instruction
@@ -223,7 +227,9 @@ pub(super) fn find_escape(input: &[u8], mut i: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::masks::block_masks_swar;
+    #[cfg(target_arch = "x86_64")]
+    use super::super::masks::Wide;
+    use super::super::masks::{block_masks_swar, masks_of};
     use super::*;
 
     /// A small deterministic generator for the randomised tests below.
@@ -358,6 +364,15 @@ mod tests {
             assert_eq!(masks_of(&block), block_masks_swar(&block), "{block:?}");
             let want = walk_block(&block, state);
             assert_eq!(cross_block(&block, state), want, "{block:?} {state:?}");
+            #[cfg(target_arch = "x86_64")]
+            if let Some(wide) = Wide::detect() {
+                assert_eq!(wide.masks(&block), block_masks_swar(&block), "{block:?}");
+                assert_eq!(
+                    cross_block_with(wide, &block, state),
+                    want,
+                    "wide: {block:?} {state:?}"
+                );
+            }
             if want.is_some() {
                 some += 1;
                 escapes += usize::from(block.contains(&b'\\'));
@@ -410,11 +425,16 @@ mod tests {
         for start in 0..text.len() - 64 {
             let window = &text[start..start + 64];
             let want = walk_block(window, state);
-            assert_eq!(
-                cross_block(window.try_into().expect("64 bytes"), state),
-                want,
-                "{window:?} {state:?}"
-            );
+            let block = window.try_into().expect("64 bytes");
+            assert_eq!(cross_block(block, state), want, "{window:?} {state:?}");
+            #[cfg(target_arch = "x86_64")]
+            if let Some(wide) = Wide::detect() {
+                assert_eq!(
+                    cross_block_with(wide, block, state),
+                    want,
+                    "wide: {window:?} {state:?}"
+                );
+            }
             if want.is_some() {
                 crossed += 1;
                 with_escapes += usize::from(window.contains(&b'\\'));
