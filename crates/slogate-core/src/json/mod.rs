@@ -170,6 +170,17 @@ pub fn unescape(raw: &[u8]) -> Option<String> {
     one.0.and_then(|v| String::from_utf8(v).ok())
 }
 
+/// A small deterministic generator for the randomised tests of the scanner and its skips.
+#[cfg(test)]
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -866,13 +866,7 @@ mod tests {
         }
         // A skipped value of a few kilobytes: strings with runs of backslashes, escaped
         // quotes and brackets, nested containers, so that 64-byte blocks hold every case.
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = super::super::xorshift(0x2545_f491_4f6c_dd1d);
         let strings = [
             r#""a\\\\""#,
             r#""\"}]{[""#,

@@ -230,17 +230,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     use super::super::masks::Wide;
     use super::super::masks::{block_masks_swar, masks_of};
+    use super::super::xorshift;
     use super::*;
-
-    /// A small deterministic generator for the randomised tests below.
-    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
-        move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        }
-    }
 
     #[test]
     fn word_scanners_match_the_naive_search() {
