@@ -55,6 +55,7 @@ pub fn client(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[Cidr
 }
 
 /// What the request looked like on arrival, for the headers below.
+#[derive(Clone, Copy)]
 pub struct Arrival<'a> {
     /// The client.
     pub client: &'a Client,
@@ -64,6 +65,8 @@ pub struct Arrival<'a> {
     pub port_value: Option<&'a HeaderValue>,
     /// The peer's address as a header value (formatted once per connection).
     pub peer_value: Option<&'a HeaderValue>,
+    /// When the request leaves for the app (`X-Request-Start`).
+    pub now: SystemTime,
 }
 
 /// The host of a `Host` value without its port, lowercased: borrowed unless it had
@@ -95,8 +98,20 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+pub(crate) const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
 const PROXY: HeaderName = HeaderName::from_static("proxy");
+
+/// Every header [`set_upstream_headers`] sets or removes: from an untrusted peer, whatever
+/// the request had under these names never reaches the app.
+pub(crate) static SET_HERE: [HeaderName; 7] = [
+    X_FORWARDED_FOR,
+    X_REAL_IP,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PORT,
+    X_REQUEST_START,
+    PROXY,
+];
 
 /// Sets `X-Real-IP`, `X-Forwarded-For`, `-Proto`, `-Host`, `-Port` and `X-Request-Start`,
 /// and removes `Proxy` (httpoxy). `Host` is passed as the client sent it (nginx `$http_host`).
@@ -167,7 +182,7 @@ pub fn set_upstream_headers(req: &mut HeaderMap, arrival: &Arrival<'_>) {
         }
     }
     remove(req, &PROXY);
-    req.insert(X_REQUEST_START, request_start_value(SystemTime::now()));
+    req.insert(X_REQUEST_START, request_start_value(arrival.now));
 }
 
 /// Removes a header only if present (a removal hashes the name either way; a lookup is
@@ -180,7 +195,7 @@ fn remove(req: &mut HeaderMap, name: &HeaderName) {
 
 /// [`request_start`] as a header value, formatted once per millisecond and thread (tens of
 /// requests share one at full load).
-fn request_start_value(now: SystemTime) -> HeaderValue {
+pub(crate) fn request_start_value(now: SystemTime) -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<(u128, HeaderValue)> =
             const { std::cell::RefCell::new((0, HeaderValue::from_static("t=0.000"))) };
@@ -283,6 +298,7 @@ mod tests {
                 scheme: "https",
                 port_value: Some(&HeaderValue::from(443u16)),
                 peer_value: Some(&peer_value),
+                now: SystemTime::now(),
             },
         );
         req

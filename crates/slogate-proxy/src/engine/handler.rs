@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::body::{BoxError, Encoder, FromApp, ResBody, Source, UpBody};
 use super::file::FileStream;
+use super::head::{self, strip_hop_by_hop, Forwarding, Underscores, X_REQUEST_ID};
 use super::pool;
 use super::track::{LogFields, LoggedClient, Tracker};
 use crate::forwarded::{self, Arrival};
@@ -348,17 +349,6 @@ fn linger(mut body: Incoming) {
     });
 }
 
-/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
-static HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
 /// The status for a request refused before the app: a head two servers could read two ways
 /// (RFC 9112 3.2, 6.1, 6.3), a target a proxy must not pass on, a method nginx refuses. The
 /// request-parsing table in `docs/request-parsing.md` lists each case beside nginx.
@@ -429,131 +419,30 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// A header name with `_`: nginx drops them (`underscores_in_headers off`), since Rack reads
-/// `X_Forwarded_For` as `X-Forwarded-For`, which slogate sets itself.
-fn has_underscore(name: &HeaderName) -> bool {
-    name.as_str().as_bytes().contains(&b'_')
-}
-
-/// What [`strip_hop_by_hop`] does with header names that have an underscore.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Underscores {
-    /// Drop them (a request: nginx's `underscores_in_headers off`).
-    Drop,
-    /// Pass them (an answer, as nginx does).
-    Keep,
-}
-
-/// Removes hop-by-hop headers, those the `Connection` header names, and (with
-/// [`Underscores::Drop`]) names with `_`. One pass over the names finds what is there; a
-/// message without any of them (most requests) is left untouched without a lookup, and
-/// `Connection: keep-alive` or `close` (most answers) costs no allocation.
-fn strip_hop_by_hop(headers: &mut HeaderMap, underscores: Underscores) {
-    // A bit per HOP_BY_HOP name present.
-    let mut listed = 0u8;
-    let mut underscored = false;
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
-            listed |= 1 << i;
-        }
-        underscored |= underscores == Underscores::Drop && has_underscore(name);
-    }
-    if listed == 0 && !underscored {
-        return;
-    }
-    // HOP_BY_HOP[0] is Connection: the fields it names go too (keep-alive is in the list;
-    // a field named `close` is removed by a lookup).
-    if listed & 1 != 0 {
-        let mut close = false;
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| {
-                let c = t.eq_ignore_ascii_case("close");
-                close |= c;
-                !c && !t.eq_ignore_ascii_case("keep-alive")
-            })
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        if close {
-            headers.remove("close");
-        }
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if listed & (1 << i) != 0 {
-            headers.remove(name);
-        }
-    }
-    if underscored {
-        let names: Vec<HeaderName> = headers
-            .keys()
-            .filter(|n| has_underscore(n))
-            .cloned()
-            .collect();
-        for name in names {
-            headers.remove(name);
-        }
-    }
-}
-
 static X_ACCEL_REDIRECT: HeaderName = HeaderName::from_static("x-accel-redirect");
 static X_SENDFILE: HeaderName = HeaderName::from_static("x-sendfile");
 static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
-static X_ACCEL_MAPPING: HeaderName = HeaderName::from_static("x-accel-mapping");
-static X_SENDFILE_TYPE: HeaderName = HeaderName::from_static("x-sendfile-type");
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request as the app gets it.
 fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
     let rt = cx.rt;
-    let mut headers = cx.parts.headers.clone();
-    let upgrade_to = upgrade
-        .then(|| headers.get(header::UPGRADE).cloned())
-        .flatten();
-    strip_hop_by_hop(&mut headers, Underscores::Drop);
-    if let Some(proto) = upgrade_to {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, proto);
-    }
-    // An absolute-form target's host replaces Host (RFC 9112 3.2.2, as nginx does); HTTP/2
-    // carries the host in :authority.
-    if let Some(a) = cx.parts.uri.authority() {
-        if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-            headers.insert(header::HOST, v);
-        }
-    }
-    let arrival = Arrival {
-        client: &cx.client,
-        scheme: if cx.conn.tls { "https" } else { "http" },
-        port_value: cx.conn.port_value.as_ref(),
-        peer_value: cx.conn.peer_value.as_ref(),
+    let forwarding = Forwarding {
+        arrival: Arrival {
+            client: &cx.client,
+            scheme: if cx.conn.tls { "https" } else { "http" },
+            port_value: cx.conn.port_value.as_ref(),
+            peer_value: cx.conn.peer_value.as_ref(),
+            now: SystemTime::now(),
+        },
+        generated_id: cx.generated_id.then_some(&cx.request_id),
+        accel_mapping: rt.accel_mapping.as_deref(),
     };
-    forwarded::set_upstream_headers(&mut headers, &arrival);
-    if cx.generated_id {
-        headers.insert(X_REQUEST_ID.clone(), cx.request_id.clone());
-    }
-    match &rt.accel_mapping {
-        Some(mapping) => {
-            // Rack::Sendfile reads both (newer Racks only the mapping).
-            headers.insert(
-                X_SENDFILE_TYPE.clone(),
-                HeaderValue::from_static("X-Accel-Redirect"),
-            );
-            if let Ok(v) = HeaderValue::from_str(mapping) {
-                headers.insert(X_ACCEL_MAPPING.clone(), v);
-            }
-        }
-        None => {
-            headers.remove(&X_ACCEL_MAPPING);
-            headers.remove(&X_SENDFILE_TYPE);
-        }
-    }
+    let headers = head::upstream_headers(
+        &cx.parts.headers,
+        cx.parts.uri.authority(),
+        upgrade,
+        &forwarding,
+    );
     let mut req = Request::new(body);
     *req.method_mut() = cx.parts.method.clone();
     // The origin-form target (path and query) as the client sent it: shared, not parsed again.
@@ -1187,75 +1076,4 @@ async fn buffer_answer(
         pool.checkin(sender);
     }
     Ok(Source::Full(joined(held, size)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
-        let mut h = HeaderMap::new();
-        for (n, v) in [
-            ("connection", "keep-alive, X-Secret , close"),
-            ("connection", "Upgrade"),
-            ("keep-alive", "timeout=5"),
-            ("x-secret", "1"),
-            ("close", "odd but named"),
-            ("proxy-connection", "keep-alive"),
-            ("te", "trailers"),
-            ("trailer", "x-t"),
-            ("transfer-encoding", "chunked"),
-            ("upgrade", "websocket"),
-            ("x_forwarded_for", "spoofed"),
-            ("accept", "*/*"),
-            ("x-request-id", "abc"),
-        ] {
-            h.append(
-                HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_static(v),
-            );
-        }
-        strip_hop_by_hop(&mut h, Underscores::Drop);
-        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
-        assert_eq!(left, vec!["accept", "x-request-id"]);
-
-        // Only `Connection: keep-alive`: the rest stays.
-        let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
-        h.insert(header::HOST, HeaderValue::from_static("x"));
-        strip_hop_by_hop(&mut h, Underscores::Drop);
-        assert_eq!(
-            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
-            ["host"]
-        );
-
-        // A request with an underscored name and nothing hop-by-hop loses that name.
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("x"));
-        h.insert("x_real_ip", HeaderValue::from_static("6.6.6.6"));
-        strip_hop_by_hop(&mut h, Underscores::Drop);
-        assert_eq!(
-            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
-            ["host"]
-        );
-
-        // An answer keeps its underscored names, as nginx passes them, and loses the rest.
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-hop"),
-        );
-        h.insert("x-hop", HeaderValue::from_static("1"));
-        h.insert("x_app_version", HeaderValue::from_static("42"));
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        strip_hop_by_hop(&mut h, Underscores::Keep);
-        assert_eq!(
-            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
-            ["x_app_version"]
-        );
-    }
 }

@@ -10,6 +10,7 @@ pub mod body;
 pub mod fd;
 pub mod file;
 pub mod handler;
+mod head;
 pub mod listen;
 pub mod pool;
 pub mod spool;
