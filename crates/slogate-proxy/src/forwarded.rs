@@ -102,7 +102,9 @@ pub(crate) const X_REQUEST_START: HeaderName = HeaderName::from_static("x-reques
 const PROXY: HeaderName = HeaderName::from_static("proxy");
 
 /// Every header [`set_upstream_headers`] sets or removes: from an untrusted peer, whatever
-/// the request had under these names never reaches the app.
+/// the request had under these names never reaches the app (the engine's templated headers
+/// are tested against this list).
+#[cfg(test)]
 pub(crate) static SET_HERE: [HeaderName; 7] = [
     X_FORWARDED_FOR,
     X_REAL_IP,
