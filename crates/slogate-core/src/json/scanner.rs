@@ -563,33 +563,60 @@ impl JsonScanner {
 
     /// Reads string content (key or value) up to and including the closing quote.
     /// Raw capture: find the closing quote with memchr, telling escaped quotes by the parity
-    /// of the backslashes before them; copy the bytes untouched.
+    /// of the backslashes before them; copy the bytes untouched. A string that starts in
+    /// this chunk (nothing carried from the last) and ends in it is handed to the visitor
+    /// from the input itself: no copy through the capture buffer, which would grow from
+    /// nothing for each request's document.
     fn raw_string_body<V: Visitor>(
         &mut self,
         input: &[u8],
         mut i: usize,
         visitor: &mut V,
     ) -> usize {
+        let fresh = self.capture.is_empty() && !self.capture_truncated && self.raw_backslashes == 0;
+        let start = fresh.then_some(i);
         while i < input.len() {
             let rest = &input[i..];
             let Some(off) = memchr::memchr(b'"', rest) else {
                 self.count_backslashes(rest);
-                self.push_decoded(rest);
+                self.push_decoded(&input[start.unwrap_or(i)..]);
                 return input.len();
             };
             self.count_backslashes(&rest[..off]);
             let escaped = self.raw_backslashes % 2 == 1;
             if escaped {
-                self.push_decoded(&rest[..=off]);
+                if start.is_none() {
+                    self.push_decoded(&rest[..=off]);
+                }
                 self.raw_backslashes = 0;
                 i += off + 1;
                 continue;
             }
-            self.push_decoded(&rest[..off]);
-            self.string_closed(visitor);
+            match start {
+                Some(start) => self.raw_string_closed(&input[start..i + off], visitor),
+                None => {
+                    self.push_decoded(&rest[..off]);
+                    self.string_closed(visitor);
+                }
+            }
             return i + off + 1;
         }
+        // The chunk ended just after an escaped quote: what it held of the string is kept.
+        if let Some(start) = start {
+            self.push_decoded(&input[start..]);
+        }
         i
+    }
+
+    /// [`Self::string_closed`] for a raw capture held whole in the input: truncated to the
+    /// limit as [`Self::push_decoded`] would have.
+    fn raw_string_closed<V: Visitor>(&mut self, value: &[u8], visitor: &mut V) {
+        let truncated = value.len() > self.capture_limit;
+        let value = &value[..value.len().min(self.capture_limit)];
+        let (parent, key) = self.position();
+        visitor.string(parent, key, value, truncated);
+        self.sink = Sink::Discard;
+        self.value_done();
     }
 
     fn count_backslashes(&mut self, run: &[u8]) {
@@ -917,29 +944,37 @@ mod tests {
 
     #[test]
     fn raw_capture_keeps_escapes_and_finds_the_closing_quote() {
-        struct Raw(Vec<Vec<u8>>);
+        struct Raw(usize, Vec<(Vec<u8>, bool)>);
         impl Visitor for Raw {
             fn value(&mut self, _p: Tag, key: Key<'_>, kind: ValueKind) -> Interest {
                 match (key, kind) {
                     (Key::Root, _) => Interest::Track(1),
-                    (_, ValueKind::String) => Interest::CaptureRaw(1000),
+                    (_, ValueKind::String) => Interest::CaptureRaw(self.0),
                     _ => Interest::Skip,
                 }
             }
-            fn string(&mut self, _p: Tag, _k: Key<'_>, v: &[u8], _t: bool) {
-                self.0.push(v.to_vec());
+            fn string(&mut self, _p: Tag, _k: Key<'_>, v: &[u8], t: bool) {
+                self.1.push((v.to_vec(), t));
             }
         }
         let doc = br#"{"a":"x\"y","b":"q\\","c":"\\\"z","d":"\u00e9\n"}"#;
-        for split in 1..doc.len() {
-            let mut s = JsonScanner::new();
-            let mut v = Raw(vec![]);
-            for c in doc.chunks(split) {
-                s.feed(c, &mut v);
+        let want: Vec<&[u8]> = vec![br#"x\"y"#, br#"q\\"#, br#"\\\"z"#, br#"\u00e9\n"#];
+        // Whole, split anywhere, and truncated at the limit (a string held whole in one
+        // chunk is handed over from the input, one carried over through the buffer).
+        for limit in [0, 3, 4, 1000] {
+            let want: Vec<(Vec<u8>, bool)> = want
+                .iter()
+                .map(|w| (w[..w.len().min(limit)].to_vec(), w.len() > limit))
+                .collect();
+            for split in 1..=doc.len() {
+                let mut s = JsonScanner::new();
+                let mut v = Raw(limit, vec![]);
+                for c in doc.chunks(split) {
+                    s.feed(c, &mut v);
+                }
+                assert_eq!(s.finish(&mut v), Status::Complete, "split {split}");
+                assert_eq!(v.1, want, "limit {limit}, split {split}");
             }
-            assert_eq!(s.finish(&mut v), Status::Complete, "split {split}");
-            let want: Vec<&[u8]> = vec![br#"x\"y"#, br#"q\\"#, br#"\\\"z"#, br#"\u00e9\n"#];
-            assert_eq!(v.0, want, "split {split}");
         }
         assert_eq!(unescape(br#"x\"y"#).as_deref(), Some("x\"y"));
         assert_eq!(unescape(br#"\u00e9\n"#).as_deref(), Some("\u{e9}\n"));
