@@ -74,6 +74,8 @@ fn general(
     forwarding: &Forwarding<'_>,
 ) -> HeaderMap {
     let mut headers = request.clone();
+    // Room for what slogate sets (at most a dozen) and a header hyper adds: one growth.
+    headers.reserve(13);
     let upgrade_to = upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
@@ -121,6 +123,10 @@ fn set_by_slogate(headers: &mut HeaderMap, forwarding: &Forwarding<'_>) {
     }
 }
 
+/// How many headers a templated copy holds before its index table grows: the template's
+/// own, the client's (browsers send 10 to 20) and the few hyper adds.
+const TEMPLATE_ROOM: usize = 48;
+
 /// The headers slogate sets on requests from one untrusted address to one listener with one
 /// `Host`: `Host` first (as the client sent it), then the forwarding headers and Rack's,
 /// built by [`set_by_slogate`] itself. Only `X-Request-Start` changes from one request to
@@ -138,7 +144,9 @@ struct Template {
 
 impl Template {
     fn build(peer: &HeaderValue, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Template {
-        let mut headers = HeaderMap::new();
+        // A copy keeps the index table's size (its entries are copied to a vector of their
+        // own length): sized for a request's headers, so that no copy rebuilds it.
+        let mut headers = HeaderMap::with_capacity(TEMPLATE_ROOM);
         if let Some(h) = host {
             headers.insert(header::HOST, h.clone());
         }
@@ -171,11 +179,14 @@ impl Template {
             && self.accel_mapping.as_deref() == f.accel_mapping
     }
 
-    /// A copy with room for `more` headers and this request's `X-Request-Start`.
+    /// A copy with room for `more` headers, a generated request id and one header hyper may
+    /// add, and this request's `X-Request-Start`.
     fn copy(&self, more: usize, now: SystemTime) -> HeaderMap {
         let mut headers = self.headers.clone();
-        // One growth now rather than one per doubling as the client's headers go in.
-        headers.reserve(more);
+        // One growth now rather than one per doubling as the client's headers go in, and
+        // none when hyper's client looks up `Transfer-Encoding` with `entry` (which grows a
+        // full map: reallocates and rehashes it, ~1.7k instructions) or adds a length.
+        headers.reserve(more + 2);
         let start = forwarded::request_start_value(now);
         match headers.iter_mut().nth(self.start_at) {
             Some((name, value)) if name == forwarded::X_REQUEST_START => *value = start,
@@ -406,6 +417,56 @@ mod tests {
             "hostname",
         ] {
             assert!(!set_by_template(kept, true), "{kept}");
+        }
+    }
+
+    /// hyper's client looks up `Transfer-Encoding` with `HeaderMap::entry` before it writes
+    /// the head, which grows (reallocates and rehashes) a full map: a templated copy leaves
+    /// room for it and for the `Content-Length` hyper may add, for any number of headers (the
+    /// general path's copy too).
+    #[test]
+    fn a_templated_copy_has_room_for_what_hyper_adds() {
+        let peer = HeaderValue::from_static("203.0.113.9");
+        let port = HeaderValue::from(80u16);
+        let id = HeaderValue::from_static("generated-1");
+        let client = forwarded::Client {
+            peer: Some("203.0.113.9".parse().unwrap()),
+            trusted: false,
+            ip: Some("203.0.113.9".parse().unwrap()),
+        };
+        let mut cache = None;
+        for n in 0..40 {
+            for generated_id in [None, Some(&id)] {
+                let mut request = HeaderMap::new();
+                request.insert(header::HOST, HeaderValue::from_static("example.com"));
+                for i in 0..n {
+                    let name = HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap();
+                    request.insert(name, HeaderValue::from_static("v"));
+                }
+                let forwarding = Forwarding {
+                    arrival: Arrival {
+                        client: &client,
+                        scheme: "http",
+                        port_value: Some(&port),
+                        peer_value: Some(&peer),
+                        now: std::time::UNIX_EPOCH,
+                    },
+                    generated_id,
+                    accel_mapping: None,
+                };
+                let templated = templated(&request, &forwarding, &mut cache).unwrap();
+                let general = general(&request, None, false, &forwarding);
+                for (path, mut got) in [("templated", templated), ("general", general)] {
+                    let room = got.capacity();
+                    let _ = got.entry(header::TRANSFER_ENCODING);
+                    got.insert(header::CONTENT_LENGTH, HeaderValue::from(0u16));
+                    assert_eq!(
+                        got.capacity(),
+                        room,
+                        "{path}: {n} headers, id {generated_id:?}"
+                    );
+                }
+            }
         }
     }
 
