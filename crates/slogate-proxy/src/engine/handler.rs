@@ -849,13 +849,16 @@ impl Cx {
             .error_code_header
             .as_deref()
             .and_then(|n| text(&parts.headers, n));
+        // Each looked up once (a lookup hashes the name).
+        let content_type = text(&parts.headers, header::CONTENT_TYPE);
+        let content_encoding = text(&parts.headers, header::CONTENT_ENCODING);
         tracker.exchange.response_head(
             ResponseHead {
                 status,
                 graphql: false,
                 has_body: !head_request && !matches!(status, 101 | 204 | 304),
-                content_type: text(&parts.headers, header::CONTENT_TYPE),
-                content_encoding: text(&parts.headers, header::CONTENT_ENCODING),
+                content_type,
+                content_encoding,
                 error_code_header,
             },
             now,
@@ -864,16 +867,15 @@ impl Cx {
             let pool = conn.map(|(_, pool)| pool);
             return self.splice(parts, body, tracker, upgrade, pool);
         }
-        let streaming = text(&parts.headers, header::CONTENT_TYPE)
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let streaming = content_type.is_some_and(|ct| ct.starts_with("text/event-stream"));
         let compress = if streaming {
             None
         } else {
             self.encoder_for(
                 status,
-                text(&parts.headers, header::CONTENT_TYPE),
+                content_type,
                 text(&parts.headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
-                text(&parts.headers, header::CONTENT_ENCODING),
+                content_encoding,
             )
         };
         let buffered = !streaming
