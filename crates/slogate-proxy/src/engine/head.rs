@@ -3,8 +3,9 @@
 //! ([`forwarded::set_upstream_headers`]).
 //!
 //! Most requests take a shortcut to the same result: the headers slogate adds depend only on
-//! the client's address, the listener and the `Host`, which repeat from one request to the
-//! next (every request of a connection, every connection from a load balancer). They are
+//! the client's address, the listener and the `Host`; the last two repeat from one request to
+//! the next (every request to one site on one listener), and the address goes in two places
+//! of a copy (`X-Forwarded-For`, `X-Real-IP`), as the time goes in `X-Request-Start`. They are
 //! built once per thread into a template whose copy is the start of each request's headers:
 //! a copied map keeps the hashes of its names, where inserting the same seven or so names
 //! into a copy of the client's headers hashed each of them again and grew the map twice
@@ -142,27 +143,34 @@ fn set_by_slogate(headers: &mut HeaderMap, forwarding: &Forwarding<'_>) {
 /// own, the client's (browsers send 10 to 20) and the few hyper adds.
 const TEMPLATE_ROOM: usize = 48;
 
-/// The headers slogate sets on requests from one untrusted address to one listener with one
+/// The headers slogate sets on requests from untrusted addresses to one listener with one
 /// `Host`: `Host` first (as the client sent it), then the forwarding headers and Rack's,
-/// built by [`set_by_slogate`] itself. Only `X-Request-Start` changes from one request to
-/// the next.
+/// built by [`set_by_slogate`] itself. A copy takes the request's time (`X-Request-Start`)
+/// and the client's address (`X-Forwarded-For`, `X-Real-IP`: an untrusted peer's own)
+/// where the template holds those of the request it was built for; everything else is the
+/// same for every client of the site, so clients from many addresses share one template.
 struct Template {
-    peer: HeaderValue,
     port: Option<HeaderValue>,
     scheme: &'static str,
     host: Option<HeaderValue>,
     accel_mapping: Option<Box<str>>,
     headers: HeaderMap,
-    /// Where `X-Request-Start` is among the headers.
-    start_at: usize,
+    /// Where `X-Request-Start`, `X-Forwarded-For` and `X-Real-IP` are among the headers.
+    start_at: Option<usize>,
+    peer_at: [Option<usize>; 2],
 }
 
 impl Template {
-    fn build(peer: &HeaderValue, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Template {
+    fn build(host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Template {
         // A copy keeps the index table's size (its entries are copied to a vector of their
         // own length): sized for a request's headers, so that no copy rebuilds it.
         let mut headers = HeaderMap::with_capacity(TEMPLATE_ROOM);
-        if let Some(h) = host {
+        // The client's Host is a slice of its connection's read buffer, which it would keep
+        // alive (and shared, so that hyper allocates a new one for each read) as long as the
+        // template lives: the template holds a copy of its own.
+        let host =
+            host.map(|h| HeaderValue::from_bytes(h.as_bytes()).unwrap_or_else(|_| h.clone()));
+        if let Some(h) = &host {
             headers.insert(header::HOST, h.clone());
         }
         let without_id = Forwarding {
@@ -171,43 +179,45 @@ impl Template {
             accel_mapping: f.accel_mapping,
         };
         set_by_slogate(&mut headers, &without_id);
-        let start_at = headers
-            .keys()
-            .position(|n| n == forwarded::X_REQUEST_START)
-            .unwrap_or(usize::MAX);
+        let at = |name: &HeaderName| headers.keys().position(|n| n == name);
+        let start_at = at(&forwarded::X_REQUEST_START);
+        let peer_at = [at(&forwarded::X_FORWARDED_FOR), at(&forwarded::X_REAL_IP)];
         Template {
-            peer: peer.clone(),
             port: f.arrival.port_value.cloned(),
             scheme: f.arrival.scheme,
-            host: host.cloned(),
+            host,
             accel_mapping: f.accel_mapping.map(Box::from),
             headers,
             start_at,
+            peer_at,
         }
     }
 
-    fn fits(&self, peer: &HeaderValue, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> bool {
-        self.peer == peer
-            && self.host.as_ref() == host
+    fn fits(&self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> bool {
+        self.host.as_ref() == host
             && self.scheme == f.arrival.scheme
             && self.port.as_ref() == f.arrival.port_value
             && self.accel_mapping.as_deref() == f.accel_mapping
     }
 
     /// A copy with room for `more` headers, a generated request id and one header hyper may
-    /// add, and this request's `X-Request-Start`.
-    fn copy(&self, more: usize, now: SystemTime) -> HeaderMap {
+    /// add, with this request's `X-Request-Start` and its client's address (`peer`).
+    fn copy(&self, more: usize, now: SystemTime, peer: &HeaderValue) -> HeaderMap {
         let mut headers = self.headers.clone();
         // One growth now rather than one per doubling as the client's headers go in, and
         // none when hyper's client looks up `Transfer-Encoding` with `entry` (which grows a
         // full map: reallocates and rehashes it, ~1.7k instructions) or adds a length.
         headers.reserve(more + 2);
-        let start = forwarded::request_start_value(now);
-        match headers.iter_mut().nth(self.start_at) {
-            Some((name, value)) if name == forwarded::X_REQUEST_START => *value = start,
-            _ => {
-                headers.insert(forwarded::X_REQUEST_START, start);
+        let mut start = Some(forwarded::request_start_value(now));
+        for (i, (_, value)) in headers.iter_mut().enumerate() {
+            if Some(i) == self.start_at {
+                *value = start.take().unwrap_or_else(|| value.clone());
+            } else if self.peer_at.contains(&Some(i)) {
+                *value = peer.clone();
             }
+        }
+        if let Some(start) = start {
+            headers.insert(forwarded::X_REQUEST_START, start);
         }
         headers
     }
@@ -229,14 +239,11 @@ fn templated(
     if hosts.next().is_some() {
         return None;
     }
-    if !cache
-        .as_ref()
-        .is_some_and(|t| t.fits(peer, host, forwarding))
-    {
-        *cache = Some(Template::build(peer, host, forwarding));
+    if !cache.as_ref().is_some_and(|t| t.fits(host, forwarding)) {
+        *cache = Some(Template::build(host, forwarding));
     }
     let template = cache.as_ref()?;
-    let mut headers = template.copy(request.len(), arrival.now);
+    let mut headers = template.copy(request.len(), arrival.now, peer);
     let generated = forwarding.generated_id.is_some();
     for (name, value) in request {
         if *name == header::CONNECTION {
@@ -568,13 +575,17 @@ mod tests {
         };
         let mut cache = None;
         let (mut reused, mut rebuilt) = (0, 0);
-        // What stays the same over a connection's requests, drawn again now and then.
-        let mut conn = (0, 0, 0, 0, 0, 0);
+        // Templates reused for a client other than the last one's (the address is patched).
+        let (mut other_client, mut last_peer) = (0, None);
+        // What stays the same over a site's requests, drawn again now and then; the client's
+        // address changes from one request to the next (clients interleave on a thread).
+        let mut site = (0, 0, 0, 0, 0);
         for round in 0..4000 {
             if round % 16 == 0 || next(8) == 0 {
-                conn = (next(8), next(2), next(3), next(3).min(2), next(2), next(2));
+                site = (next(8), next(2), next(3), next(2), next(2));
             }
-            let (trust, scheme, port, peer, accel, host) = conn;
+            let (trust, scheme, port, accel, host) = site;
+            let peer = next(3);
             let mut request = HeaderMap::new();
             if host == 1 {
                 request.append(
@@ -601,11 +612,9 @@ mod tests {
             };
             let fitted = |cache: &Option<Template>| {
                 let host = request.get(header::HOST);
-                let peer = forwarding.arrival.peer_value;
                 cache
                     .as_ref()
-                    .zip(peer)
-                    .is_some_and(|(t, p)| t.fits(p, host, &forwarding))
+                    .is_some_and(|t: &Template| t.fits(host, &forwarding))
             };
             let fitted_before = fitted(&cache);
             let expected = general(&request, None, false, &forwarding);
@@ -614,9 +623,13 @@ mod tests {
                     assert!(fitted(&cache));
                     if fitted_before {
                         reused += 1;
+                        if last_peer != Some(peer) {
+                            other_client += 1;
+                        }
                     } else {
                         rebuilt += 1;
                     }
+                    last_peer = Some(peer);
                     assert_eq!(
                         as_app_reads(&got),
                         as_app_reads(&expected),
@@ -637,5 +650,6 @@ mod tests {
         }
         // Both ways through the cache were taken, often.
         assert!(reused > 1000 && rebuilt > 100, "{reused} {rebuilt}");
+        assert!(other_client > 100, "{other_client}");
     }
 }
