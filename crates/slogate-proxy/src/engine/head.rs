@@ -6,7 +6,7 @@
 //! the client's address, the listener and the `Host`; the last two repeat from one request to
 //! the next (every request to one site on one listener), and the address goes in two places
 //! of a copy (`X-Forwarded-For`, `X-Real-IP`), as the time goes in `X-Request-Start`. They are
-//! built once per thread into a template whose copy is the start of each request's headers:
+//! built once per thread and site into a template whose copy starts each request's headers:
 //! a copied map keeps the hashes of its names, where inserting the same seven or so names
 //! into a copy of the client's headers hashed each of them again and grew the map twice
 //! (about 5k of the ~78k instructions a proxied request cost, measured with callgrind).
@@ -71,10 +71,10 @@ pub(super) fn upstream_headers(
     forwarding: &Forwarding<'_>,
 ) -> HeaderMap {
     thread_local! {
-        static TEMPLATE: RefCell<Option<Template>> = const { RefCell::new(None) };
+        static TEMPLATES: RefCell<Templates> = RefCell::new(Templates::default());
     }
     if authority.is_none() && !upgrade {
-        let templated = TEMPLATE.with(|t| templated(request, forwarding, &mut t.borrow_mut()));
+        let templated = TEMPLATES.with(|t| templated(request, forwarding, &mut t.borrow_mut()));
         if let Some(headers) = templated {
             return headers;
         }
@@ -223,12 +223,51 @@ impl Template {
     }
 }
 
+/// How many sites (listener, scheme, `Host`) a thread keeps templates for: a thread serves
+/// every listener, and an app may answer to a few names (`www.` and `api.`, http and https).
+const SITES: usize = 4;
+
+/// A thread's templates, the oldest replaced when a request fits none.
+#[derive(Default)]
+struct Templates {
+    slots: [Option<Template>; SITES],
+    next: usize,
+}
+
+impl Templates {
+    /// The template fitting a request to `host`, built (in place of the oldest) if none does.
+    fn fitting(&mut self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> &Template {
+        let found = self
+            .slots
+            .iter()
+            .position(|t| t.as_ref().is_some_and(|t| t.fits(host, f)));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                // The oldest goes; the slot is built again below.
+                let i = self.next;
+                self.next = (i + 1) % SITES;
+                self.slots[i] = None;
+                i
+            }
+        };
+        self.slots[i].get_or_insert_with(|| Template::build(host, f))
+    }
+
+    #[cfg(test)]
+    fn fit(&self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> bool {
+        self.slots
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| t.fits(host, f)))
+    }
+}
+
 /// The request's headers from the template fitting it (built, or rebuilt, when the last
 /// one does not), or `None` for a request the general path must take.
 fn templated(
     request: &HeaderMap,
     forwarding: &Forwarding<'_>,
-    cache: &mut Option<Template>,
+    cache: &mut Templates,
 ) -> Option<HeaderMap> {
     let arrival = &forwarding.arrival;
     // A trusted peer's forwarding headers are kept or extended (they depend on the
@@ -239,10 +278,7 @@ fn templated(
     if hosts.next().is_some() {
         return None;
     }
-    if !cache.as_ref().is_some_and(|t| t.fits(host, forwarding)) {
-        *cache = Some(Template::build(host, forwarding));
-    }
-    let template = cache.as_ref()?;
+    let template = cache.fitting(host, forwarding);
     let mut headers = template.copy(request.len(), arrival.now, peer);
     let generated = forwarding.generated_id.is_some();
     for (name, value) in request {
@@ -471,7 +507,7 @@ mod tests {
             trusted: false,
             ip: Some("203.0.113.9".parse().unwrap()),
         };
-        let mut cache = None;
+        let mut cache = Templates::default();
         for n in 0..40 {
             for generated_id in [None, Some(&id)] {
                 let mut request = HeaderMap::new();
@@ -504,6 +540,42 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Requests to a few sites by turns (two names, two listeners) find their templates kept.
+    #[test]
+    fn sites_served_by_turns_keep_their_templates() {
+        let peer = HeaderValue::from_static("203.0.113.9");
+        let ports = [HeaderValue::from(80u16), HeaderValue::from(443u16)];
+        let client = forwarded::Client {
+            peer: Some("203.0.113.9".parse().unwrap()),
+            trusted: false,
+            ip: Some("203.0.113.9".parse().unwrap()),
+        };
+        let mut cache = Templates::default();
+        for round in 0..40 {
+            let (name, listener) = (
+                ["www.example.com", "api.example.com"][round % 2],
+                round / 2 % 2,
+            );
+            let mut request = HeaderMap::new();
+            request.insert(header::HOST, HeaderValue::from_static(name));
+            let forwarding = Forwarding {
+                arrival: Arrival {
+                    client: &client,
+                    scheme: ["http", "https"][listener],
+                    port_value: Some(&ports[listener]),
+                    peer_value: Some(&peer),
+                    now: std::time::UNIX_EPOCH,
+                },
+                generated_id: None,
+                accel_mapping: None,
+            };
+            let kept = cache.fit(request.get(header::HOST), &forwarding);
+            assert_eq!(kept, round >= 4, "round {round}");
+            let got = templated(&request, &forwarding, &mut cache).unwrap();
+            assert_eq!(got, general(&request, None, false, &forwarding));
         }
     }
 
@@ -573,7 +645,7 @@ mod tests {
             state ^= state << 17;
             (state % n as u64) as usize
         };
-        let mut cache = None;
+        let mut cache = Templates::default();
         let (mut reused, mut rebuilt) = (0, 0);
         // Templates reused for a client other than the last one's (the address is patched).
         let (mut other_client, mut last_peer) = (0, None);
@@ -610,12 +682,7 @@ mod tests {
                 generated_id: [None, Some(&ids[0])][next(2)],
                 accel_mapping: [None, Some("/srv/files/=/protected/")][accel],
             };
-            let fitted = |cache: &Option<Template>| {
-                let host = request.get(header::HOST);
-                cache
-                    .as_ref()
-                    .is_some_and(|t: &Template| t.fits(host, &forwarding))
-            };
+            let fitted = |cache: &Templates| cache.fit(request.get(header::HOST), &forwarding);
             let fitted_before = fitted(&cache);
             let expected = general(&request, None, false, &forwarding);
             match templated(&request, &forwarding, &mut cache) {
