@@ -189,7 +189,7 @@ pub fn set_upstream_headers(req: &mut HeaderMap, arrival: &Arrival<'_>) {
 
 /// Removes a header only if present (a removal hashes the name either way; a lookup is
 /// cheaper than a removal that finds nothing only by a little, but leaves the map alone).
-fn remove(req: &mut HeaderMap, name: &HeaderName) {
+pub(crate) fn remove(req: &mut HeaderMap, name: &HeaderName) {
     if req.contains_key(name) {
         req.remove(name);
     }

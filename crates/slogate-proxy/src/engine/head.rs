@@ -38,8 +38,9 @@ static HOP_BY_HOP: [HeaderName; 7] = [
 
 /// Where `name` is in [`HOP_BY_HOP`]: one match on its text rather than seven comparisons
 /// (every header of every request and answer is looked at).
-fn hop_by_hop_index(name: &HeaderName) -> Option<u8> {
-    match name.as_str() {
+#[inline(always)]
+fn hop_by_hop_index(name: &str) -> Option<u8> {
+    match name {
         "connection" => Some(0),
         "keep-alive" => Some(1),
         "proxy-connection" => Some(2),
@@ -129,12 +130,8 @@ fn set_by_slogate(headers: &mut HeaderMap, forwarding: &Forwarding<'_>) {
             }
         }
         None => {
-            if headers.contains_key(&X_ACCEL_MAPPING) {
-                headers.remove(&X_ACCEL_MAPPING);
-            }
-            if headers.contains_key(&X_SENDFILE_TYPE) {
-                headers.remove(&X_SENDFILE_TYPE);
-            }
+            forwarded::remove(headers, &X_ACCEL_MAPPING);
+            forwarded::remove(headers, &X_SENDFILE_TYPE);
         }
     }
 }
@@ -156,12 +153,15 @@ struct Template {
     accel_mapping: Option<Box<str>>,
     headers: HeaderMap,
     /// Where `X-Request-Start`, `X-Forwarded-For` and `X-Real-IP` are among the headers.
-    start_at: Option<usize>,
-    peer_at: [Option<usize>; 2],
+    start_at: usize,
+    peer_at: [usize; 2],
 }
 
 impl Template {
-    fn build(host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Template {
+    /// The template for requests like `f` to `host`; `None` if the headers it would patch
+    /// are not all there (they are for an untrusted peer with an address, the only requests
+    /// [`templated`] lets through).
+    fn build(host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Option<Template> {
         // A copy keeps the index table's size (its entries are copied to a vector of their
         // own length): sized for a request's headers, so that no copy rebuilds it.
         let mut headers = HeaderMap::with_capacity(TEMPLATE_ROOM);
@@ -180,9 +180,9 @@ impl Template {
         };
         set_by_slogate(&mut headers, &without_id);
         let at = |name: &HeaderName| headers.keys().position(|n| n == name);
-        let start_at = at(&forwarded::X_REQUEST_START);
-        let peer_at = [at(&forwarded::X_FORWARDED_FOR), at(&forwarded::X_REAL_IP)];
-        Template {
+        let start_at = at(&forwarded::X_REQUEST_START)?;
+        let peer_at = [at(&forwarded::X_FORWARDED_FOR)?, at(&forwarded::X_REAL_IP)?];
+        Some(Template {
             port: f.arrival.port_value.cloned(),
             scheme: f.arrival.scheme,
             host,
@@ -190,7 +190,7 @@ impl Template {
             headers,
             start_at,
             peer_at,
-        }
+        })
     }
 
     fn fits(&self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> bool {
@@ -208,16 +208,13 @@ impl Template {
         // none when hyper's client looks up `Transfer-Encoding` with `entry` (which grows a
         // full map: reallocates and rehashes it, ~1.7k instructions) or adds a length.
         headers.reserve(more + 2);
-        let mut start = Some(forwarded::request_start_value(now));
+        let start = forwarded::request_start_value(now);
         for (i, (_, value)) in headers.iter_mut().enumerate() {
-            if Some(i) == self.start_at {
-                *value = start.take().unwrap_or_else(|| value.clone());
-            } else if self.peer_at.contains(&Some(i)) {
+            if i == self.start_at {
+                *value = start.clone();
+            } else if self.peer_at.contains(&i) {
                 *value = peer.clone();
             }
-        }
-        if let Some(start) = start {
-            headers.insert(forwarded::X_REQUEST_START, start);
         }
         headers
     }
@@ -235,30 +232,30 @@ struct Templates {
 }
 
 impl Templates {
-    /// The template fitting a request to `host`, built (in place of the oldest) if none does.
-    fn fitting(&mut self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> &Template {
-        let found = self
-            .slots
+    /// Which slot holds the template fitting a request to `host`.
+    fn find(&self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Option<usize> {
+        self.slots
             .iter()
-            .position(|t| t.as_ref().is_some_and(|t| t.fits(host, f)));
-        let i = match found {
+            .position(|t| t.as_ref().is_some_and(|t| t.fits(host, f)))
+    }
+
+    /// The template fitting a request to `host`, built (in place of the oldest) if none does.
+    fn fitting(&mut self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> Option<&Template> {
+        let i = match self.find(host, f) {
             Some(i) => i,
             None => {
-                // The oldest goes; the slot is built again below.
                 let i = self.next;
                 self.next = (i + 1) % SITES;
-                self.slots[i] = None;
+                self.slots[i] = Template::build(host, f);
                 i
             }
         };
-        self.slots[i].get_or_insert_with(|| Template::build(host, f))
+        self.slots[i].as_ref()
     }
 
     #[cfg(test)]
     fn fit(&self, host: Option<&HeaderValue>, f: &Forwarding<'_>) -> bool {
-        self.slots
-            .iter()
-            .any(|t| t.as_ref().is_some_and(|t| t.fits(host, f)))
+        self.find(host, f).is_some()
     }
 }
 
@@ -278,14 +275,14 @@ fn templated(
     if hosts.next().is_some() {
         return None;
     }
-    let template = cache.fitting(host, forwarding);
+    let template = cache.fitting(host, forwarding)?;
     let mut headers = template.copy(request.len(), arrival.now, peer);
     let generated = forwarding.generated_id.is_some();
     for (name, value) in request {
         if *name == header::CONNECTION {
             return None; // it may name more headers to drop
         }
-        if !set_by_template(name.as_str(), generated) {
+        if !set_by_template(name, generated) {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -296,25 +293,26 @@ fn templated(
 }
 
 /// Whether a request's header is left out of a templated copy: `Host` (the template's first),
-/// hop-by-hop names, those [`set_by_slogate`] sets or removes, and names with `_`. One match
-/// on the name's text: most request headers are none of these, and a list of names compared
-/// one by one cost more than the rest of the copy (`the_names_a_template_leaves_out` holds
-/// it to the lists).
-fn set_by_template(name: &str, generated_id: bool) -> bool {
-    match name {
-        "host" | "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer"
-        | "transfer-encoding" | "upgrade" | "x-forwarded-for" | "x-real-ip"
-        | "x-forwarded-proto" | "x-forwarded-host" | "x-forwarded-port" | "x-request-start"
-        | "proxy" | "x-accel-mapping" | "x-sendfile-type" => true,
+/// hop-by-hop names, those [`set_by_slogate`] sets or removes, and names with `_`. Matches on
+/// the name's text ([`hop_by_hop_index`]'s for the hop-by-hop ones): most request headers are
+/// none of these, and a list of names compared one by one cost more than the rest of the
+/// copy (`the_names_a_template_leaves_out` holds it to the lists).
+fn set_by_template(name: &HeaderName, generated_id: bool) -> bool {
+    let text = name.as_str();
+    match text {
+        "host" | "x-forwarded-for" | "x-real-ip" | "x-forwarded-proto" | "x-forwarded-host"
+        | "x-forwarded-port" | "x-request-start" | "proxy" | "x-accel-mapping"
+        | "x-sendfile-type" => true,
         "x-request-id" => generated_id,
-        _ => name.as_bytes().contains(&b'_'),
+        _ => hop_by_hop_index(text).is_some() || has_underscore(text),
     }
 }
 
 /// A header name with `_`: nginx drops them (`underscores_in_headers off`), since Rack reads
 /// `X_Forwarded_For` as `X-Forwarded-For`, which slogate sets itself.
-fn has_underscore(name: &HeaderName) -> bool {
-    name.as_str().as_bytes().contains(&b'_')
+#[inline(always)]
+fn has_underscore(name: &str) -> bool {
+    name.as_bytes().contains(&b'_')
 }
 
 /// What [`strip_hop_by_hop`] does with header names that have an underscore.
@@ -335,10 +333,10 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, underscores: Underscores
     let mut listed = 0u8;
     let mut underscored = false;
     for name in headers.keys() {
-        if let Some(i) = hop_by_hop_index(name) {
+        if let Some(i) = hop_by_hop_index(name.as_str()) {
             listed |= 1 << i;
         }
-        underscored |= underscores == Underscores::Drop && has_underscore(name);
+        underscored |= underscores == Underscores::Drop && has_underscore(name.as_str());
     }
     if listed == 0 && !underscored {
         return;
@@ -375,7 +373,7 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, underscores: Underscores
     if underscored {
         let names: Vec<HeaderName> = headers
             .keys()
-            .filter(|n| has_underscore(n))
+            .filter(|n| has_underscore(n.as_str()))
             .cloned()
             .collect();
         for name in names {
@@ -457,7 +455,7 @@ mod tests {
     #[test]
     fn hop_by_hop_names_are_found_where_the_list_has_them() {
         for (i, name) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_by_hop_index(name), Some(i as u8), "{name}");
+            assert_eq!(hop_by_hop_index(name.as_str()), Some(i as u8), "{name}");
         }
         for other in [
             "content-type",
@@ -465,7 +463,7 @@ mod tests {
             "tes",
             "upgrade-insecure-requests",
         ] {
-            assert_eq!(hop_by_hop_index(&HeaderName::from_static(other)), None);
+            assert_eq!(hop_by_hop_index(other), None);
         }
     }
 
@@ -477,11 +475,14 @@ mod tests {
             &X_SENDFILE_TYPE,
         ]);
         for name in listed {
-            assert!(set_by_template(name.as_str(), false), "{name}");
+            assert!(set_by_template(name, false), "{name}");
         }
-        assert!(set_by_template("x-request-id", true));
-        assert!(!set_by_template("x-request-id", false));
-        assert!(set_by_template("x_forwarded_for", false));
+        assert!(set_by_template(&X_REQUEST_ID, true));
+        assert!(!set_by_template(&X_REQUEST_ID, false));
+        assert!(set_by_template(
+            &HeaderName::from_static("x_forwarded_for"),
+            false
+        ));
         for kept in [
             "accept",
             "cookie",
@@ -489,7 +490,19 @@ mod tests {
             "content-length",
             "hostname",
         ] {
-            assert!(!set_by_template(kept, true), "{kept}");
+            assert!(
+                !set_by_template(&HeaderName::from_static(kept), true),
+                "{kept}"
+            );
+        }
+    }
+
+    /// A client at 203.0.113.9, not a trusted proxy: its forwarding headers are slogate's.
+    fn untrusted_client() -> forwarded::Client {
+        forwarded::Client {
+            peer: Some("203.0.113.9".parse().unwrap()),
+            trusted: false,
+            ip: Some("203.0.113.9".parse().unwrap()),
         }
     }
 
@@ -502,11 +515,7 @@ mod tests {
         let peer = HeaderValue::from_static("203.0.113.9");
         let port = HeaderValue::from(80u16);
         let id = HeaderValue::from_static("generated-1");
-        let client = forwarded::Client {
-            peer: Some("203.0.113.9".parse().unwrap()),
-            trusted: false,
-            ip: Some("203.0.113.9".parse().unwrap()),
-        };
+        let client = untrusted_client();
         let mut cache = Templates::default();
         for n in 0..40 {
             for generated_id in [None, Some(&id)] {
@@ -548,11 +557,7 @@ mod tests {
     fn sites_served_by_turns_keep_their_templates() {
         let peer = HeaderValue::from_static("203.0.113.9");
         let ports = [HeaderValue::from(80u16), HeaderValue::from(443u16)];
-        let client = forwarded::Client {
-            peer: Some("203.0.113.9".parse().unwrap()),
-            trusted: false,
-            ip: Some("203.0.113.9".parse().unwrap()),
-        };
+        let client = untrusted_client();
         let mut cache = Templates::default();
         for round in 0..40 {
             let (name, listener) = (
@@ -628,11 +633,7 @@ mod tests {
         ];
         let ports = [HeaderValue::from(443u16), HeaderValue::from(8080u16)];
         let ids = [HeaderValue::from_static("generated-1")];
-        let untrusted = forwarded::Client {
-            peer: Some("203.0.113.9".parse().unwrap()),
-            trusted: false,
-            ip: Some("203.0.113.9".parse().unwrap()),
-        };
+        let untrusted = untrusted_client();
         let trusted = forwarded::Client {
             peer: Some("10.0.0.2".parse().unwrap()),
             trusted: true,
