@@ -855,18 +855,21 @@ mod tests {
         assert_eq!(run("[-0.5e-3, 0, 10E+2]").0, Status::Complete);
     }
 
-    #[test]
-    fn skips_untracked_containers_without_reading_keys() {
-        struct SkipData(Vec<String>);
-        impl Visitor for SkipData {
-            fn value(&mut self, _p: Tag, key: Key<'_>, _k: ValueKind) -> Interest {
-                self.0.push(key_str(key));
-                match key {
-                    Key::Root => Interest::Track(1),
-                    _ => Interest::Skip,
-                }
+    /// Tracks the root and skips every value in it, noting the keys it was offered.
+    struct SkipData(Vec<String>);
+
+    impl Visitor for SkipData {
+        fn value(&mut self, _p: Tag, key: Key<'_>, _k: ValueKind) -> Interest {
+            self.0.push(key_str(key));
+            match key {
+                Key::Root => Interest::Track(1),
+                _ => Interest::Skip,
             }
         }
+    }
+
+    #[test]
+    fn skips_untracked_containers_without_reading_keys() {
         let doc = br#"{"data": {"x": "}]\"{", "y": [[[{}]]]}, "errors": []}"#;
         for split in 1..doc.len() {
             let mut s = JsonScanner::new();
@@ -881,16 +884,6 @@ mod tests {
 
     #[test]
     fn skipped_values_end_in_the_same_place_on_either_block_path_and_any_split() {
-        struct Keys(Vec<String>);
-        impl Visitor for Keys {
-            fn value(&mut self, _p: Tag, key: Key<'_>, _k: ValueKind) -> Interest {
-                self.0.push(key_str(key));
-                match key {
-                    Key::Root => Interest::Track(1),
-                    _ => Interest::Skip,
-                }
-            }
-        }
         // A skipped value of a few kilobytes: strings with runs of backslashes, escaped
         // quotes and brackets, nested containers, so that 64-byte blocks hold every case.
         let mut next = super::super::xorshift(0x2545_f491_4f6c_dd1d);
@@ -930,7 +923,7 @@ mod tests {
             super::super::masks::BASELINE_ONLY.set(baseline);
             for split in [doc.len(), 1, 7, 63, 64, 65, 1000] {
                 let mut s = JsonScanner::new();
-                let mut v = Keys(vec![]);
+                let mut v = SkipData(vec![]);
                 for c in doc.as_bytes().chunks(split) {
                     s.feed(c, &mut v);
                 }
