@@ -50,6 +50,7 @@ pub mod cache;
 pub mod decode;
 pub mod document;
 pub mod exchange;
+pub mod h1;
 pub mod json;
 pub mod outcome;
 pub mod request;
