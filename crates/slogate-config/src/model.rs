@@ -190,6 +190,17 @@ pub struct UpstreamSettings {
     pub health_check: Option<HealthCheckSettings>,
     /// Answer buffering, if enabled.
     pub buffering: Option<BufferingSettings>,
+    /// The HTTP/1.1 client that talks to the app.
+    pub client: UpstreamClient,
+}
+
+/// `upstream.client:` the HTTP/1.1 client that talks to the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamClient {
+    /// hyper's client connection, driven by its own task.
+    Hyper,
+    /// slogate's own: the request's task writes the request and reads the answer.
+    Slogate,
 }
 
 /// `upstream.buffering:` validated.
@@ -581,8 +592,20 @@ fn validate_upstream(c: &mut Checker, raw: &RawConfig) -> UpstreamSettings {
             temp_path,
         }
     });
+    let client = match u.client.as_str() {
+        "hyper" => UpstreamClient::Hyper,
+        "slogate" => UpstreamClient::Slogate,
+        other => {
+            c.push(
+                "upstream.client",
+                format!("unknown client {other:?}: hyper or slogate"),
+            );
+            UpstreamClient::Hyper
+        }
+    };
     UpstreamSettings {
         name: u.name.clone(),
+        client,
         health_check,
         buffering,
         backends,

@@ -156,9 +156,10 @@ fn edge_settings_are_checked() {
         assert!(e.lines().any(|l| l.starts_with(want)), "missing {want:?} in:\n{e}");
     }
     assert!(!e.contains("algorithms[0]"), "br is accepted: {e}");
-    let e = err("server:\n  max_connections: 0\n  client_header_timeout: 0s\nupstream:\n  buffering:\n    temp_path: /nope/tmp\n");
+    let e = err("server:\n  max_connections: 0\n  client_header_timeout: 0s\nupstream:\n  client: nginx\n  buffering:\n    temp_path: /nope/tmp\n");
     for want in [
         "slogate.yaml: server.max_connections: must be at least 1",
+        "slogate.yaml: upstream.client: unknown client \"nginx\": hyper or slogate",
         "slogate.yaml: server.client_header_timeout:",
         "slogate.yaml: upstream.buffering.temp_path: /nope/tmp is not a directory",
     ] {
@@ -167,4 +168,12 @@ fn edge_settings_are_checked() {
             "missing {want:?} in:\n{e}"
         );
     }
+}
+
+#[test]
+fn the_upstream_client_is_hyper_unless_slogate_is_asked_for() {
+    let c = parse_str("slogate.yaml", "# nothing here\n").unwrap();
+    assert_eq!(c.upstream.client, slogate_config::UpstreamClient::Hyper);
+    let c = parse_str("slogate.yaml", "upstream:\n  client: slogate\n").unwrap();
+    assert_eq!(c.upstream.client, slogate_config::UpstreamClient::Slogate);
 }

@@ -236,6 +236,15 @@ pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) 
         ));
     }
     yaml.push_str(extra_yaml);
+    // `SLOGATE_TEST_UPSTREAM_CLIENT=slogate` runs the tests through slogate's own upstream
+    // client (`make test` runs the e2e tests once more that way).
+    if let Ok(client) = std::env::var("SLOGATE_TEST_UPSTREAM_CLIENT") {
+        yaml = yaml.replacen(
+            "\nupstream:\n",
+            &format!("\nupstream:\n  client: {client}\n"),
+            1,
+        );
+    }
     let config = dir.path().join("slogate.yaml");
     std::fs::write(&config, &yaml).expect("write config");
     let child = Command::new(slogate_bin())

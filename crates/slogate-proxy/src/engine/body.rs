@@ -12,15 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use slogate_config::CompressionAlgorithm;
 use slogate_core::exchange::Ending;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
+use super::app::AppBody;
 use super::file::FileStream;
-use super::pool::Pool;
 use super::spool::Spool;
 use super::track::Tracker;
 
@@ -83,16 +81,14 @@ impl Body for UpBody {
     }
 }
 
-/// The app's answer being passed on, with what it takes to give its connection back.
+/// The app's answer being passed on (its body gives its connection back at its end).
 pub struct FromApp {
     /// The body as it arrives.
-    pub body: Incoming,
+    pub body: AppBody,
     /// Fires when the app is silent longer than the read timeout.
     pub idle: Pin<Box<Sleep>>,
     /// The read timeout (nginx `proxy_read_timeout`, between two reads).
     pub read_timeout: Duration,
-    /// The connection, returned to the pool when the answer ended cleanly.
-    pub conn: Option<(SendRequest<UpBody>, &'static Pool)>,
 }
 
 /// Where a response's bytes come from.
@@ -209,7 +205,7 @@ impl ResBody {
                             t.error = Some(format!("upstream body: {e}"));
                         }
                         self.end(Ending::UpstreamBroken);
-                        return Poll::Ready(Some(Err(e.into())));
+                        return Poll::Ready(Some(Err(e)));
                     }
                     Poll::Ready(None) => {
                         self.app_done();
@@ -325,16 +321,11 @@ impl Body for ResBody {
 }
 
 impl ResBody {
-    /// The app's answer is over: its end time, and its connection back to the pool (the
-    /// spool's writer gives the connection back itself).
+    /// The app's answer is over: its end time (the app's body gives its connection back
+    /// itself).
     fn app_done(&mut self) {
         let at = match &mut self.source {
-            Source::App(app) => {
-                if let Some((sender, pool)) = app.conn.take() {
-                    pool.checkin(sender);
-                }
-                Instant::now()
-            }
+            Source::App(_) => Instant::now(),
             Source::Spooled(spool) => spool.done_at().unwrap_or_else(Instant::now),
             _ => return,
         };

@@ -11,10 +11,12 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use slogate_config::UpstreamClient;
 use slogate_core::exchange::{Exchange, Measure};
 use slogate_core::response::ResponseHead;
 use tokio::sync::mpsc;
 
+use super::app::{self, AppBody, AppConn};
 use super::body::{BoxError, Encoder, FromApp, ResBody, Source, UpBody};
 use super::file::FileStream;
 use super::head::{self, strip_hop_by_hop, Forwarding, Underscores, X_REQUEST_ID};
@@ -478,11 +480,19 @@ async fn proxy(
         let i = rt.backends.pick_or_any();
         let backend = &rt.backends.all()[i];
         tracker.backend = Some(i);
-        let pooled = backend.pool.checkout(up.idle_timeout).await;
+        // An upgrade goes through hyper's client, which hands its socket over.
+        let client = match upgrade {
+            Some(_) => UpstreamClient::Hyper,
+            None => up.client,
+        };
+        let pooled = match client {
+            UpstreamClient::Hyper if up.client != UpstreamClient::Hyper => None,
+            _ => backend.pool.checkout(up.idle_timeout).await,
+        };
         let reused = pooled.is_some();
-        let mut sender = match pooled {
+        let sender = match pooled {
             Some(s) => s,
-            None => match pool::connect(backend, up.connect_timeout).await {
+            None => match pool::connect(backend, up.connect_timeout, client).await {
                 Ok(s) => s,
                 Err(e) => {
                     let (status, why) = e.answer();
@@ -513,17 +523,16 @@ async fn proxy(
         };
         let request = upstream_request(&cx, up_body, upgrade.is_some());
         tracker.exchange.upstream_sent(Instant::now());
-        let mut sent = send(rt, &mut sender, request, pump, &mut tracker, reused).await;
+        let mut sent = send(rt, sender, request, pump, &mut tracker, reused).await;
         if let Sent::Stale = sent {
             // The pooled connection was closed by the app before the request could be sent
             // (or read), or the request repeats no write: sent once more, on a new
             // connection (where it cannot turn out stale).
-            match pool::connect(backend, up.connect_timeout).await {
+            match pool::connect(backend, up.connect_timeout, client).await {
                 Ok(fresh) => {
-                    sender = fresh;
                     let body = UpBody::Full(whole.clone().flatten());
                     let request = upstream_request(&cx, body, upgrade.is_some());
-                    sent = send(rt, &mut sender, request, None, &mut tracker, false).await;
+                    sent = send(rt, fresh, request, None, &mut tracker, false).await;
                 }
                 Err(e) => {
                     let (status, why) = e.answer();
@@ -534,9 +543,13 @@ async fn proxy(
             }
         }
         match sent {
-            Sent::Answered(resp, complete) => {
-                let conn = complete.then_some((sender, &backend.pool));
-                return cx.pass_on(resp, conn, tracker, upgrade).await;
+            Sent::Answered(mut resp, complete) => {
+                // The connection can carry another request once the request went out whole
+                // and the answer ended (never after a 101: the socket is handed over).
+                if complete && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    resp.body_mut().reuse_into(&backend.pool);
+                }
+                return cx.pass_on(resp, &backend.pool, tracker, upgrade).await;
             }
             Sent::Failed(status, why) => {
                 tracker.error = Some(why);
@@ -556,7 +569,7 @@ async fn proxy(
 enum Sent {
     /// The app answered; `true` when the request body was sent whole (the connection can
     /// be reused after the answer).
-    Answered(Response<Incoming>, bool),
+    Answered(Response<AppBody>, bool),
     /// A pooled connection turned out closed, and the request can be sent again: it did
     /// not reach the app, or it repeats no write.
     Stale,
@@ -564,9 +577,41 @@ enum Sent {
     Failed(u16, String),
 }
 
+/// Why sending a request, or reading its answer's head, failed.
+enum Failure {
+    /// The request did not leave: it was given back.
+    Unsent(String),
+    /// The app closed or reset the connection before answering.
+    ClosedEarly(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl Failure {
+    fn hyper(mut e: hyper::client::conn::TrySendError<Request<UpBody>>) -> Failure {
+        let why = format!("upstream: {}", e.error());
+        if e.take_message().is_some() {
+            Failure::Unsent(why)
+        } else if e.error().is_incomplete_message() || is_reset(e.error()) {
+            Failure::ClosedEarly(why)
+        } else {
+            Failure::Other(why)
+        }
+    }
+
+    fn slogate(e: app::SendError) -> Failure {
+        let why = e.to_string();
+        match e {
+            app::SendError::Unsent(_) => Failure::Unsent(why),
+            app::SendError::Closed(_) => Failure::ClosedEarly(why),
+            app::SendError::Failed(_) => Failure::Other(why),
+        }
+    }
+}
+
 async fn send(
     rt: &Runtime,
-    sender: &mut hyper::client::conn::http1::SendRequest<UpBody>,
+    sender: AppConn,
     request: Request<UpBody>,
     pump: Option<(Incoming, mpsc::Sender<Result<Bytes, BoxError>>)>,
     tracker: &mut Tracker,
@@ -582,10 +627,20 @@ async fn send(
     let retryable = reused && is_full;
     let resendable =
         retryable && (request.method().is_idempotent() || tracker.exchange.only_queries());
-    if sender.ready().await.is_err() {
-        return Sent::Failed(502, "upstream connection closed".into());
-    }
-    let response = sender.try_send_request(request);
+    let response = async move {
+        match sender {
+            AppConn::Hyper(mut sender) => {
+                if sender.ready().await.is_err() {
+                    return Err(Failure::Other("upstream connection closed".into()));
+                }
+                match sender.try_send_request(request).await {
+                    Ok(resp) => Ok(resp.map(|body| AppBody::hyper(body, sender))),
+                    Err(e) => Err(Failure::hyper(e)),
+                }
+            }
+            AppConn::Slogate(conn) => app::send(conn, request).await.map_err(Failure::slogate),
+        }
+    };
     let mut pumped = pump.is_none();
     let (mut rest, tx) = match pump {
         Some((body, tx)) => (Some(body), Some(tx)),
@@ -620,19 +675,15 @@ async fn send(
     }
     match answer {
         Ok(Ok(resp)) => Sent::Answered(resp, pumped),
-        Ok(Err(mut e)) => {
-            let why = format!("upstream: {}", e.error());
-            match e.take_message() {
-                Some(_) if retryable => Sent::Stale,
-                _ if resendable && (e.error().is_incomplete_message() || is_reset(e.error())) => {
-                    // A pooled connection the app closed as the request went out, most
-                    // likely before reading it (its keep-alive timeout); resent, as it can
-                    // repeat no write.
-                    Sent::Stale
-                }
-                _ => Sent::Failed(502, why),
+        Ok(Err(failure)) => match failure {
+            Failure::Unsent(_) if retryable => Sent::Stale,
+            // A pooled connection the app closed as the request went out, most likely
+            // before reading it (its keep-alive timeout); resent, as it can repeat no write.
+            Failure::ClosedEarly(_) if resendable => Sent::Stale,
+            Failure::Unsent(why) | Failure::ClosedEarly(why) | Failure::Other(why) => {
+                Sent::Failed(502, why)
             }
-        }
+        },
         Err(_) => Sent::Failed(504, "upstream read timed out".into()),
     }
 }
@@ -814,11 +865,8 @@ impl Cx {
     /// named served, or the upgraded connection spliced).
     async fn pass_on(
         &self,
-        resp: Response<Incoming>,
-        conn: Option<(
-            hyper::client::conn::http1::SendRequest<UpBody>,
-            &'static super::pool::Pool,
-        )>,
+        resp: Response<AppBody>,
+        pool: &'static super::pool::Pool,
         mut tracker: Box<Tracker>,
         upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Response<ResBody> {
@@ -864,7 +912,6 @@ impl Cx {
             now,
         );
         if status == 101 {
-            let pool = conn.map(|(_, pool)| pool);
             return self.splice(parts, body, tracker, upgrade, pool);
         }
         let streaming = content_type.is_some_and(|ct| ct.starts_with("text/event-stream"));
@@ -883,7 +930,7 @@ impl Cx {
                 .is_some_and(|v| v.eq_ignore_ascii_case("no"));
         let source = match (&rt.config.upstream.buffering, buffered) {
             (Some(settings), true) => {
-                match buffer_answer(rt, settings, body, conn, &mut tracker).await {
+                match buffer_answer(rt, settings, body, &mut tracker).await {
                     Ok(source) => source,
                     Err(status) => {
                         // Nothing was sent to the client yet: answer the gateway error.
@@ -899,7 +946,6 @@ impl Cx {
                     body,
                     idle,
                     read_timeout,
-                    conn,
                 }))
             }
         };
@@ -931,17 +977,17 @@ impl Cx {
     fn splice(
         &self,
         parts: http::response::Parts,
-        body: Incoming,
+        body: AppBody,
         tracker: Box<Tracker>,
         upgrade: Option<hyper::upgrade::OnUpgrade>,
-        pool: Option<&'static super::pool::Pool>,
+        pool: &'static super::pool::Pool,
     ) -> Response<ResBody> {
         let mut upstream = Response::from_parts(parts.clone(), body);
         let upstream_upgrade = hyper::upgrade::on(&mut upstream);
         if let Some(client_upgrade) = upgrade {
             // The app's socket leaves its pool's connection driver here: counted open in
             // `slogate_upstream_connections_open` while the two are spliced.
-            let counted = pool.map(super::pool::Pool::count_open);
+            let counted = pool.count_open();
             tokio::spawn(async move {
                 let _counted = counted;
                 let (client, app) = match tokio::join!(client_upgrade, upstream_upgrade) {
@@ -1026,11 +1072,7 @@ fn algorithm_token(a: slogate_config::CompressionAlgorithm) -> &'static str {
 async fn buffer_answer(
     rt: &Runtime,
     settings: &slogate_config::BufferingSettings,
-    mut body: Incoming,
-    conn: Option<(
-        hyper::client::conn::http1::SendRequest<UpBody>,
-        &'static super::pool::Pool,
-    )>,
+    mut body: AppBody,
     tracker: &mut Tracker,
 ) -> Result<Source, u16> {
     let read_timeout = rt.config.upstream.read_timeout;
@@ -1061,9 +1103,7 @@ async fn buffer_answer(
                             dir: settings.temp_path.clone(),
                             read_timeout,
                         };
-                        return Ok(Source::Spooled(super::spool::start(
-                            held, body, limits, conn,
-                        )));
+                        return Ok(Source::Spooled(super::spool::start(held, body, limits)));
                     }
                 }
             }
@@ -1074,8 +1114,5 @@ async fn buffer_answer(
         tracker.exchange.response_chunk(chunk);
     }
     tracker.exchange.response_end(now);
-    if let Some((sender, pool)) = conn {
-        pool.checkin(sender);
-    }
     Ok(Source::Full(joined(held, size)))
 }

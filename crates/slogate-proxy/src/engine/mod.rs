@@ -6,6 +6,7 @@
 //! Each request goes through [`handler::handle`], and its accounting rides on the response
 //! body ([`body::ResBody`]) until the answer is delivered or abandoned.
 
+pub mod app;
 pub mod body;
 pub mod fd;
 pub mod file;

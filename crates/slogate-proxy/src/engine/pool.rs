@@ -1,6 +1,7 @@
 //! Upstream HTTP/1.1 connections to the app: connect (TCP or Unix socket) with a timeout,
-//! keep idle ones per backend (last in, first out, so the warmest is reused), and drop
-//! those that closed or sat idle too long.
+//! through hyper's client or slogate's own ([`super::app`]), keep idle ones per backend
+//! (last in, first out, so the warmest is reused), and drop those that closed or sat idle
+//! too long.
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -8,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use slogate_config::UpstreamClient;
 use slogate_metrics::prometheus::IntGauge;
 use tokio::net::{TcpStream, UnixStream};
 
+use super::app::{AppConn, Conn};
 use super::body::UpBody;
 use super::Counted;
 use crate::upstream::{Backend, Target};
@@ -38,7 +41,7 @@ impl ConnectError {
 }
 
 struct Idle {
-    sender: SendRequest<UpBody>,
+    conn: AppConn,
     since: Instant,
 }
 
@@ -82,33 +85,37 @@ impl Pool {
     }
 
     /// An idle connection ready for a request, if one is kept.
-    pub async fn checkout(&self, idle_timeout: Duration) -> Option<SendRequest<UpBody>> {
+    pub async fn checkout(&self, idle_timeout: Duration) -> Option<AppConn> {
         loop {
-            let conn = {
+            let idle = {
                 let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
                 idle.pop()?
             };
-            if conn.sender.is_closed() || conn.since.elapsed() >= idle_timeout {
+            if idle.conn.is_closed() || idle.since.elapsed() >= idle_timeout {
                 continue;
             }
-            let mut sender = conn.sender;
-            // Ready at once unless the connection just closed (its driver saw the app's
-            // close) or the driver has yet to see the end of the previous answer.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+            match idle.conn {
+                // Ready at once unless the connection just closed (its driver saw the app's
+                // close) or the driver has yet to see the end of the previous answer.
+                AppConn::Hyper(mut sender) => {
+                    if sender.ready().await.is_ok() {
+                        return Some(AppConn::Hyper(sender));
+                    }
+                }
+                conn @ AppConn::Slogate(_) => return Some(conn),
             }
         }
     }
 
     /// Gives a connection back after its response ended.
-    pub fn checkin(&self, sender: SendRequest<UpBody>) {
-        if sender.is_closed() {
+    pub fn checkin(&self, conn: AppConn) {
+        if conn.is_closed() {
             return;
         }
         let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_PER_BACKEND {
             idle.push(Idle {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
@@ -118,7 +125,7 @@ impl Pool {
     /// the bottom of the list), and those the app closed.
     pub fn sweep(&self, idle_timeout: Duration) {
         let mut idle = self.mine().lock().unwrap_or_else(|e| e.into_inner());
-        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < idle_timeout);
+        idle.retain(|c| !c.conn.is_closed() && c.since.elapsed() < idle_timeout);
     }
 
     /// Idle connections kept now, by every worker.
@@ -130,20 +137,32 @@ impl Pool {
     }
 }
 
-/// Opens a new HTTP/1.1 connection to `backend`; its driver runs as its own task.
+/// Opens a new HTTP/1.1 connection to `backend` with `client` (hyper's driver runs as its
+/// own task).
 pub async fn connect(
     backend: &Backend,
     timeout: Duration,
-) -> Result<SendRequest<UpBody>, ConnectError> {
+    client: UpstreamClient,
+) -> Result<AppConn, ConnectError> {
     let open = &backend.pool.open;
     let attempt = async {
-        match backend.target() {
-            Target::Tcp(addr) => {
+        match (backend.target(), client) {
+            (Target::Tcp(addr), client) => {
                 let s = TcpStream::connect(addr).await?;
                 s.set_nodelay(true)?;
-                handshake(s, open).await
+                match client {
+                    UpstreamClient::Hyper => handshake(s, open).await.map(AppConn::Hyper),
+                    UpstreamClient::Slogate => Ok(AppConn::Slogate(Box::new(Conn::tcp(s, open)))),
+                }
             }
-            Target::Unix(path) => handshake(UnixStream::connect(path).await?, open).await,
+            (Target::Unix(path), UpstreamClient::Hyper) => {
+                handshake(UnixStream::connect(path).await?, open)
+                    .await
+                    .map(AppConn::Hyper)
+            }
+            (Target::Unix(path), UpstreamClient::Slogate) => Ok(AppConn::Slogate(Box::new(
+                Conn::unix(UnixStream::connect(path).await?, open),
+            ))),
         }
     };
     match tokio::time::timeout(timeout, attempt).await {

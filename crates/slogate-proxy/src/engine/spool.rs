@@ -17,12 +17,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Notify;
 
-use super::body::UpBody;
-use super::pool::Pool;
+use super::app::AppBody;
 
 /// Bytes read from the file per chunk sent to the client.
 const FILE_CHUNK: u64 = 64 * 1024;
@@ -80,12 +77,7 @@ pub struct Spool {
 }
 
 /// Starts spooling `body` (after `first`, already read) and returns the reader.
-pub fn start(
-    first: Vec<Bytes>,
-    body: Incoming,
-    limits: Limits,
-    conn: Option<(SendRequest<UpBody>, &'static Pool)>,
-) -> Spool {
+pub fn start(first: Vec<Bytes>, body: AppBody, limits: Limits) -> Spool {
     let mut state = State::default();
     for b in first {
         state.memory_bytes += b.len();
@@ -95,17 +87,12 @@ pub fn start(
         state: Mutex::new(state),
         taken: Notify::new(),
     });
-    tokio::spawn(write(shared.clone(), body, limits, conn));
+    tokio::spawn(write(shared.clone(), body, limits));
     Spool { shared }
 }
 
 /// The writer: reads the app until its answer ends, fails, or the client leaves.
-async fn write(
-    shared: Arc<Shared>,
-    mut body: Incoming,
-    limits: Limits,
-    conn: Option<(SendRequest<UpBody>, &'static Pool)>,
-) {
+async fn write(shared: Arc<Shared>, mut body: AppBody, limits: Limits) {
     let end = loop {
         let frame = match super::handler::within(limits.read_timeout, body.frame()).await {
             Err(_) => break End::Failed("upstream read timed out in the body".into()),
@@ -120,7 +107,7 @@ async fn write(
             return; // the client left: the app's connection goes too
         }
     };
-    let done = matches!(end, End::Done(_));
+    // A clean end gave the app's connection back (its body does).
     let waker = {
         let mut st = shared.lock();
         st.end = Some(end);
@@ -128,11 +115,6 @@ async fn write(
     };
     if let Some(w) = waker {
         w.wake();
-    }
-    if done {
-        if let Some((sender, pool)) = conn {
-            pool.checkin(sender);
-        }
     }
 }
 
