@@ -14,11 +14,11 @@ demo: setup
 
 ## Every test: formatting, lints, unit, property, golden and integration tests (real Rails,
 ## Puma, Prometheus, nginx, Sidekiq and Redis).
-## The end-to-end tests run twice: through hyper's upstream client (the default), then
-## through slogate's own (`upstream.client: slogate`), until one of them is retired.
+## The end-to-end tests run twice: through slogate's own upstream client (the default), then
+## through hyper's (`upstream.client: hyper`), until hyper's is retired.
 test: setup lint
 	$(CARGO) test --workspace --no-fail-fast
-	SLOGATE_TEST_UPSTREAM_CLIENT=slogate $(CARGO) test --test e2e --no-fail-fast
+	SLOGATE_TEST_UPSTREAM_CLIENT=hyper $(CARGO) test --test e2e --no-fail-fast
 
 ## The tests that need no external program: every test except those under a `needs` module.
 ## The rule: a test that runs a program the workspace does not build (Ruby/Puma, nginx,

@@ -7,7 +7,7 @@
 #                 JSON access log written to a file (benches/peer/haproxy.cfg.template says how)
 #   slogate       slogate --threads 1, GraphQL inspection on, access log to a file
 #   slogate-nolog the same with access_log.target: off
-#   slogate-own   slogate with its own upstream HTTP/1.1 client (upstream.client: slogate)
+#   slogate-hyper slogate with hyper's upstream HTTP/1.1 client (upstream.client: hyper)
 #   floor         not a proxy: hyper's HTTP/1 server and pooled client forwarding with nothing
 #                 else (benches/floor, built on first use): the floor slogate's engine stands on.
 #                 Opt-in: CONFIGS="direct nginx haproxy floor slogate"
@@ -79,8 +79,8 @@ die() { log "$*"; exit 1; }
 for c in $CONFIGS; do
   case $c in
     direct) [ "$MODE" != idle ] || die "idle mode measures proxies: drop 'direct' from CONFIGS" ;;
-    nginx|haproxy|slogate|slogate-nolog|slogate-own|floor) ;;
-    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog slogate-own floor)" ;;
+    nginx|haproxy|slogate|slogate-nolog|slogate-hyper|floor) ;;
+    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog slogate-hyper floor)" ;;
   esac
 done
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
@@ -275,7 +275,7 @@ start_proxy() { # cfg
     slogate*)
       admin=$(free_port)
       render "$peer/slogate.yaml.template" PREFIX="$work" NAME="$cfg" \
-        ACCESS_LOG="$(slogate_log "$cfg")" CLIENT="$(case $cfg in *-own) echo slogate ;; *) echo hyper ;; esac)" \
+        ACCESS_LOG="$(slogate_log "$cfg")" CLIENT="$(case $cfg in *-hyper) echo hyper ;; *) echo slogate ;; esac)" \
         >"$work/$cfg.yaml"
       "$SLOGATE_BIN" check --config "$work/$cfg.yaml" >"$work/$cfg.check" 2>&1 \
         || die "$SLOGATE_BIN rejects $work/$cfg.yaml: $(tail -5 "$work/$cfg.check")"
@@ -480,7 +480,7 @@ configs = env["CONFIGS"].split()
 labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on", "haproxy": "HAProxy, access log on",
           "slogate": "slogate, inspection + access log on",
           "slogate-nolog": "slogate, inspection on, access log off",
-          "slogate-own": "slogate, its own upstream client, inspection + access log on",
+          "slogate-hyper": "slogate with hyper's upstream client, inspection + access log on",
           "floor": "floor: bare hyper forwarder, no headers, no inspection, no log"}
 # The issue #10 targets for slogate (ratios to nginx in the same run).
 targets = {}

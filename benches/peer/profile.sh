@@ -8,7 +8,7 @@
 #   TARGET=floor benches/peer/profile.sh      # the bare hyper forwarder (benches/floor): slogate's floor
 # MODE=strace: system calls per request (strace -c), for slogate or nginx.
 # CLOSE=1: every request on a new connection (as `benches/peer.sh conn`).
-# UPSTREAM_CLIENT=slogate: slogate with its own upstream client (upstream.client).
+# UPSTREAM_CLIENT=hyper: slogate with hyper's upstream client (upstream.client).
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts; KEEP_DATA=1 keeps callgrind's file beside the report). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -75,7 +75,7 @@ taskset -c "$LOADGEN_CPU" nginx -p "$work" -c "$work/upstream.conf" -e "$work/up
 pids+=($!)
 target=$work/access.log; [ "$ACCESS_LOG" = off ] && target=off
 render "$peer/slogate.yaml.template" PREFIX="$work" NAME=profile ACCESS_LOG="$target" \
-  CLIENT="${UPSTREAM_CLIENT:-hyper}" >"$work/slogate.yaml"
+  CLIENT="${UPSTREAM_CLIENT:-slogate}" >"$work/slogate.yaml"
 nginx_log="$work/nginx-access.log json"; [ "$ACCESS_LOG" = off ] && nginx_log=off
 render "$peer/nginx-proxy.conf.template" PREFIX="$work" PORT="$port" UPSTREAM_PORT="$up_port" \
   KEEPALIVE="$(( CONNECTIONS > 32 ? CONNECTIONS : 32 ))" ACCESS_LOG="$nginx_log" \

@@ -600,7 +600,7 @@ fn validate_upstream(c: &mut Checker, raw: &RawConfig) -> UpstreamSettings {
                 "upstream.client",
                 format!("unknown client {other:?}: hyper or slogate"),
             );
-            UpstreamClient::Hyper
+            UpstreamClient::Slogate
         }
     };
     UpstreamSettings {

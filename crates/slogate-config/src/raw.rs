@@ -281,9 +281,9 @@ pub struct RawUpstream {
     /// Buffering of the app's answers (nginx `proxy_buffering`), so a slow client never
     /// holds an app thread.
     pub buffering: RawBuffering,
-    /// The HTTP/1.1 client that talks to the app: `hyper` (hyper's connection and
-    /// dispatcher) or `slogate` (slogate's own, which writes and reads the socket in the
-    /// request's task; WebSocket upgrades still go through hyper's).
+    /// The HTTP/1.1 client that talks to the app: `slogate` (slogate's own, which writes
+    /// and reads the socket in the request's task; WebSocket upgrades go through hyper's) or
+    /// `hyper` (hyper's connection and its dispatcher task).
     pub client: String,
 }
 
@@ -363,7 +363,7 @@ impl Default for RawUpstream {
             idle_timeout: HumanDuration(Duration::from_secs(15)),
             health_check: RawHealthCheck::default(),
             buffering: RawBuffering::default(),
-            client: "hyper".into(),
+            client: "slogate".into(),
         }
     }
 }

@@ -171,9 +171,9 @@ fn edge_settings_are_checked() {
 }
 
 #[test]
-fn the_upstream_client_is_hyper_unless_slogate_is_asked_for() {
+fn the_upstream_client_is_slogates_own_unless_hyper_is_asked_for() {
     let c = parse_str("slogate.yaml", "# nothing here\n").unwrap();
-    assert_eq!(c.upstream.client, slogate_config::UpstreamClient::Hyper);
-    let c = parse_str("slogate.yaml", "upstream:\n  client: slogate\n").unwrap();
     assert_eq!(c.upstream.client, slogate_config::UpstreamClient::Slogate);
+    let c = parse_str("slogate.yaml", "upstream:\n  client: hyper\n").unwrap();
+    assert_eq!(c.upstream.client, slogate_config::UpstreamClient::Hyper);
 }

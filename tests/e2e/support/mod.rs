@@ -236,8 +236,8 @@ pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) 
         ));
     }
     yaml.push_str(extra_yaml);
-    // `SLOGATE_TEST_UPSTREAM_CLIENT=slogate` runs the tests through slogate's own upstream
-    // client (`make test` runs the e2e tests once more that way).
+    // `SLOGATE_TEST_UPSTREAM_CLIENT=hyper` runs the tests through hyper's upstream client
+    // (`make test` runs the e2e tests once more that way).
     if let Ok(client) = std::env::var("SLOGATE_TEST_UPSTREAM_CLIENT") {
         yaml = yaml.replacen(
             "\nupstream:\n",

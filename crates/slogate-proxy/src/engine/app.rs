@@ -15,7 +15,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -230,8 +230,10 @@ async fn write_request(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let had_length = parts.headers.contains_key(CONTENT_LENGTH);
     for (name, value) in &parts.headers {
-        // The framing is slogate's, written below from the body it sends.
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+        // The framing is slogate's, written below from the body it sends. `Expect:
+        // 100-continue` was the client's to slogate (hyper answered it): the body follows
+        // the head at once, and an app's `100 Continue` would read as an early answer.
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -452,7 +454,12 @@ fn parse(
     }
     // Room for the headers slogate adds to every answer (X-Request-Id).
     let mut headers = HeaderMap::with_capacity(spots.len() + 1);
+    // A Content-Length beside Transfer-Encoding is not the body's length: not passed on.
+    let length_is_framing = matches!(head.framing, Framing::Length(_) | Framing::None);
     for (name, start, end) in spots {
+        if name == CONTENT_LENGTH && !length_is_framing {
+            continue;
+        }
         let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
             .map_err(|_| SendError::Failed("upstream: invalid header value".into()))?;
         headers.append(name, value);
@@ -872,6 +879,12 @@ mod tests {
                 let pool = pool();
                 let mut resp = send(connect(&addr, &open).await, get("/1")).await.unwrap();
                 resp.body_mut().reuse_into(pool);
+                if answer.windows(8).any(|w| w == b"chunked\r") {
+                    assert!(
+                        !resp.headers().contains_key(CONTENT_LENGTH),
+                        "not the body's length"
+                    );
+                }
                 assert_eq!(body(resp).await.unwrap(), b"ok");
                 let again = pool.checkout(std::time::Duration::from_secs(10)).await;
                 assert_eq!(
@@ -997,6 +1010,7 @@ mod tests {
             drop(tx);
             let mut req = get("/up");
             *req.method_mut() = Method::PUT;
+            req.headers_mut().insert(EXPECT, HeaderValue::from_static("100-continue"));
             *req.body_mut() = UpBody::Streaming {
                 first: Some(Bytes::from_static(b"abc")),
                 rest: rx,
