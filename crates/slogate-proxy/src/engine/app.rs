@@ -15,7 +15,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -460,6 +460,13 @@ fn parse(
         if name == CONTENT_LENGTH && !length_is_framing {
             continue;
         }
+        // Hop-by-hop fields are not passed on: dropped here, unless `Connection` names
+        // fields of its own (the engine's strip then removes it with them).
+        if super::head::hop_by_hop_index(name.as_str()).is_some()
+            && (name != CONNECTION || names_only_itself(&bytes[start..end]))
+        {
+            continue;
+        }
         let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
             .map_err(|_| SendError::Failed("upstream: invalid header value".into()))?;
         headers.append(name, value);
@@ -474,6 +481,14 @@ fn parse(
     };
     *resp.headers_mut() = headers;
     Ok(Some((head, resp)))
+}
+
+/// Whether a `Connection` value names no field but the connection's own options.
+fn names_only_itself(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').all(|t| {
+        let t = t.trim_ascii();
+        t.is_empty() || t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive")
+    })
 }
 
 /// The head, with its headers' names and where their values lie in `buf` put in `spots`.
@@ -830,7 +845,7 @@ mod tests {
     #[test]
     fn answers_are_read_whatever_their_framing_and_however_they_arrive() {
         let cases: [(&str, &[u8], u16, &[u8]); 6] = [
-            ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello", 200, b"hello"),
+            ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n\r\nhello", 200, b"hello"),
             (
                 "GET",
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nhel\r\n2\r\nlo\r\n0\r\nT: v\r\n\r\n",
@@ -851,6 +866,9 @@ mod tests {
                     *req.method_mut() = method.parse().unwrap();
                     let resp = send(connect(&addr, &open).await, req).await.unwrap();
                     assert_eq!(resp.status(), status, "{method} {piece}");
+                    for hop in ["connection", "keep-alive", "upgrade", "transfer-encoding"] {
+                        assert!(!resp.headers().contains_key(hop), "{hop} is not passed on");
+                    }
                     assert_eq!(body(resp).await.unwrap(), want, "{method} {piece}");
                     drop(app);
                 });
@@ -950,6 +968,20 @@ mod tests {
                 .checkout(std::time::Duration::from_secs(10))
                 .await
                 .is_none());
+        });
+    }
+
+    #[test]
+    fn a_connection_header_naming_other_fields_is_left_for_the_strip() {
+        rt().block_on(async {
+            let answer = b"HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n";
+            let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
+            let open = gauge();
+            let resp = send(connect(&addr, &open).await, get("/")).await.unwrap();
+            assert_eq!(resp.headers()["connection"], "close, X-Private");
+            let mut headers = resp.headers().clone();
+            super::super::head::strip_hop_by_hop(&mut headers, super::super::head::Underscores::Keep);
+            assert!(headers.get("x-private").is_none() && headers.get("connection").is_none());
         });
     }
 

@@ -39,7 +39,7 @@ static HOP_BY_HOP: [HeaderName; 7] = [
 /// Where `name` is in [`HOP_BY_HOP`]: one match on its text rather than seven comparisons
 /// (every header of every request and answer is looked at).
 #[inline(always)]
-fn hop_by_hop_index(name: &str) -> Option<u8> {
+pub(super) fn hop_by_hop_index(name: &str) -> Option<u8> {
     match name {
         "connection" => Some(0),
         "keep-alive" => Some(1),
