@@ -14,6 +14,9 @@ pub struct AdminApp {
     rt: &'static Runtime,
 }
 
+/// `/ready`'s answer until every proxy listener is bound.
+pub const NOT_LISTENING: &[u8] = b"not listening yet\n";
+
 impl AdminApp {
     /// An admin app over `rt`.
     pub fn new(rt: &'static Runtime) -> Self {
@@ -143,7 +146,9 @@ impl ServeHttp for AdminApp {
             "/health" | "/healthz" | "/livez" => respond(200, "text/plain", b"ok\n".to_vec()),
             "/maintenance" => self.maintenance(session.req_header().method.as_str()),
             "/ready" | "/readyz" => {
-                if self.rt.backends.any_healthy() {
+                if !self.rt.listening.load(std::sync::atomic::Ordering::Acquire) {
+                    respond(503, "text/plain", NOT_LISTENING.to_vec())
+                } else if self.rt.backends.any_healthy() {
                     respond(200, "text/plain", b"ready\n".to_vec())
                 } else {
                     respond(503, "text/plain", b"no healthy backend\n".to_vec())

@@ -29,6 +29,9 @@ pub struct Runtime {
     pub pages: Pages,
     /// `X-Accel-Mapping` sent to the app, so Rack::Sendfile names files by their internal URL.
     pub accel_mapping: Option<String>,
+    /// Every proxy listener is bound and served (until then `/ready` answers 503: a port
+    /// still held by another process is retried for a few seconds).
+    pub listening: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -86,6 +89,7 @@ impl Runtime {
             guards,
             access_log,
             backends,
+            listening: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

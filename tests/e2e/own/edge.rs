@@ -23,6 +23,39 @@ fn gateway_errors_carry_a_page() {
 }
 
 #[test]
+fn ready_waits_until_the_proxy_port_is_slogates() {
+    // Another process holds the port: slogate retries its bind for a few seconds, and its
+    // admin says not ready meanwhile (liveness is another matter: /health answers).
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let dead = format!("127.0.0.1:{}", free_port());
+    let s = spawn_slogate_on(
+        port,
+        &dead,
+        "",
+        &format!("upstream:\n  name: rails\n  backends: [\"{dead}\"]\n  health_check:\n    enabled: false\n"),
+    );
+    let admin = format!("127.0.0.1:{}", s.admin_port);
+    wait_for("the admin to answer", Duration::from_secs(20), || {
+        (get(&admin, "/health").ok()?.status == 200).then_some(())
+    });
+    let ready = get(&admin, "/ready").unwrap();
+    assert_eq!(
+        (ready.status, ready.text().as_str()),
+        (503, "not listening yet\n")
+    );
+    drop(holder);
+    wait_for(
+        "slogate to bind the freed port",
+        Duration::from_secs(10),
+        || (get(&admin, "/ready").ok()?.status == 200).then_some(()),
+    );
+    let r = get(&s.addr(), "/anything").unwrap();
+    assert_eq!(r.status, 502, "slogate answers on the port now");
+    assert!(r.header("x-request-id").is_some());
+}
+
+#[test]
 fn large_answers_taken_at_full_speed_are_complete() {
     // Past the memory buffer the answer is spooled; a client that takes it all at once is a
     // success with its upstream time, however the connection learns the body ended.

@@ -215,8 +215,21 @@ pub fn start_slogate(upstream: &str, extra_yaml: &str) -> Slogate {
 /// Like [`start_slogate`], with `server_lines` (e.g. `"  max_body_size: 1KiB\n"`) added to
 /// the generated `server:` section.
 pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) -> Slogate {
+    let s = spawn_slogate_on(free_port(), upstream, server_lines, extra_yaml);
+    wait_listening(&s);
+    s
+}
+
+/// Starts slogate as [`start_slogate_with`] does, on proxy port `port`, without waiting for
+/// it to listen.
+pub fn spawn_slogate_on(
+    port: u16,
+    upstream: &str,
+    server_lines: &str,
+    extra_yaml: &str,
+) -> Slogate {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (port, admin_port) = (free_port(), free_port());
+    let admin_port = free_port();
     let has_section = |s: &str| extra_yaml.lines().any(|l| l.starts_with(s));
     let mut yaml = format!(
         "server:\n  listen: [\"127.0.0.1:{port}\"]\n  threads: 2\n  upgrade_socket: {up}\n  pid_file: {pid}\n{server_lines}",
@@ -257,7 +270,7 @@ pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) 
         ))
         .spawn()
         .expect("spawn slogate");
-    let s = Slogate {
+    Slogate {
         port,
         admin_port,
         dir,
@@ -265,14 +278,23 @@ pub fn start_slogate_with(upstream: &str, server_lines: &str, extra_yaml: &str) 
             child,
             name: "slogate".into(),
         },
-    };
+    }
+}
+
+/// Waits until `s` serves its proxy port: its admin says so (`/ready` no longer answers
+/// "not listening yet", whatever the backends' health), and the port takes a connection.
+/// Another process that took the port first is not mistaken for slogate.
+pub fn wait_listening(s: &Slogate) {
+    let admin = format!("127.0.0.1:{}", s.admin_port);
     wait_for("slogate to listen", Duration::from_secs(20), || {
-        let admin = get(&format!("127.0.0.1:{admin_port}"), "/health").ok()?;
-        let proxy = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let ready = get(&admin, "/ready").ok()?;
+        if ready.text() == "not listening yet\n" {
+            return None;
+        }
+        let proxy = TcpStream::connect(("127.0.0.1", s.port)).ok()?;
         drop(proxy);
-        (admin.status == 200).then_some(())
+        Some(())
     });
-    s
 }
 
 /// POST a GraphQL JSON body.

@@ -230,6 +230,9 @@ impl Service for Listeners {
             tracing::error!("{e}");
             std::process::exit(1);
         }
+        self.rt
+            .listening
+            .store(true, std::sync::atomic::Ordering::Release);
         // The sockets stay open here too: pingora's table (when it has one) refers to them.
         let _keep = sockets;
         while !*shutdown.borrow() {
