@@ -15,8 +15,8 @@ use std::task::{ready, Context, Poll, Waker};
 
 use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -186,14 +186,27 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// Sends `req` on `conn` and reads the head of the answer.
+/// The request line of a request for the app.
+pub struct Head<'a> {
+    /// Its method.
+    pub method: &'a Method,
+    /// Its target, in origin form (path and query).
+    pub target: &'a str,
+    /// The client declared a `Content-Length` (an empty body keeps one, of 0).
+    pub declared_length: bool,
+}
+
+/// Sends a request on `conn` (its `head`, the header lines `lines` writes, which leave out
+/// `Content-Length`, `Transfer-Encoding` and `Expect`, and `body`) and reads the head of the
+/// answer.
 pub async fn send(
     mut conn: Box<Conn>,
-    req: Request<UpBody>,
+    head: Head<'_>,
+    lines: impl FnOnce(&mut Vec<u8>),
+    body: UpBody,
 ) -> Result<Response<AppBody>, SendError> {
-    let head_request = req.method() == Method::HEAD;
-    let (parts, body) = req.into_parts();
-    let whole = write_request(&mut conn, &parts, body).await?;
+    let head_request = *head.method == Method::HEAD;
+    let whole = write_request(&mut conn, &head, lines, body).await?;
     let (head, resp) = read_head(&mut conn, head_request).await?;
     let body = SlogateBody {
         conn: Some(conn),
@@ -213,34 +226,20 @@ pub async fn send(
 /// streamed body).
 async fn write_request(
     conn: &mut Conn,
-    parts: &http::request::Parts,
+    head: &Head<'_>,
+    lines: impl FnOnce(&mut Vec<u8>),
     body: UpBody,
 ) -> Result<bool, SendError> {
     let out = &mut conn.out;
     out.clear();
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(head.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(
-        parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .as_bytes(),
-    );
+    out.extend_from_slice(head.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let had_length = parts.headers.contains_key(CONTENT_LENGTH);
-    for (name, value) in &parts.headers {
-        // The framing is slogate's, written below from the body it sends. `Expect:
-        // 100-continue` was the client's to slogate (hyper answered it): the body follows
-        // the head at once, and an app's `100 Continue` would read as an early answer.
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    // The framing is slogate's, written below from the body it sends. `Expect:
+    // 100-continue` was the client's to slogate (hyper answered it): the body follows the
+    // head at once, and an app's `100 Continue` would read as an early answer.
+    lines(out);
     let length = |out: &mut Vec<u8>, n: u64| {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -248,8 +247,8 @@ async fn write_request(
     };
     match body {
         UpBody::Full(None) => {
-            let expects_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
-            if had_length || expects_body {
+            let expects_body = matches!(*head.method, Method::POST | Method::PUT | Method::PATCH);
+            if head.declared_length || expects_body {
                 length(out, 0);
             } else {
                 out.extend_from_slice(b"\r\n");
@@ -456,7 +455,8 @@ fn parse(
     let mut headers = HeaderMap::with_capacity(spots.len() + 1);
     // A Content-Length beside Transfer-Encoding is not the body's length: not passed on.
     let length_is_framing = matches!(head.framing, Framing::Length(_) | Framing::None);
-    for (name, start, end) in spots {
+    // Drained, not moved: the array is some kilobytes.
+    for (name, start, end) in spots.drain(..) {
         if name == CONTENT_LENGTH && !length_is_framing {
             continue;
         }
@@ -747,6 +747,8 @@ impl Body for AppBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{EXPECT, TRANSFER_ENCODING};
+    use http::Request;
     use http_body_util::BodyExt;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
@@ -834,6 +836,26 @@ mod tests {
         r
     }
 
+    /// Sends `req` as the engine does (its headers written as lines).
+    async fn send_req(
+        conn: Box<Conn>,
+        req: Request<UpBody>,
+    ) -> Result<Response<AppBody>, SendError> {
+        let (parts, body) = req.into_parts();
+        let head = Head {
+            method: &parts.method,
+            target: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            declared_length: parts.headers.contains_key(CONTENT_LENGTH),
+        };
+        send(
+            conn,
+            head,
+            |out| super::super::head::write_lines(out, &parts.headers),
+            body,
+        )
+        .await
+    }
+
     async fn body(resp: Response<AppBody>) -> Result<Vec<u8>, String> {
         resp.into_body()
             .collect()
@@ -864,7 +886,7 @@ mod tests {
                     let open = gauge();
                     let mut req = get("/x");
                     *req.method_mut() = method.parse().unwrap();
-                    let resp = send(connect(&addr, &open).await, req).await.unwrap();
+                    let resp = send_req(connect(&addr, &open).await, req).await.unwrap();
                     assert_eq!(resp.status(), status, "{method} {piece}");
                     for hop in ["connection", "keep-alive", "upgrade", "transfer-encoding"] {
                         assert!(!resp.headers().contains_key(hop), "{hop} is not passed on");
@@ -895,7 +917,9 @@ mod tests {
                 let (addr, app) = app(vec![answer.clone(), ok.clone()], 4096).await;
                 let open = gauge();
                 let pool = pool();
-                let mut resp = send(connect(&addr, &open).await, get("/1")).await.unwrap();
+                let mut resp = send_req(connect(&addr, &open).await, get("/1"))
+                    .await
+                    .unwrap();
                 resp.body_mut().reuse_into(pool);
                 if answer.windows(8).any(|w| w == b"chunked\r") {
                     assert!(
@@ -912,7 +936,7 @@ mod tests {
                     String::from_utf8_lossy(&answer)
                 );
                 if let Some(AppConn::Slogate(conn)) = again {
-                    let resp = send(conn, get("/2")).await.unwrap();
+                    let resp = send_req(conn, get("/2")).await.unwrap();
                     assert_eq!(body(resp).await.unwrap(), b"ok");
                     let seen = app.await.unwrap();
                     assert_eq!(seen.len(), 2, "both requests on one connection");
@@ -926,7 +950,9 @@ mod tests {
             let (addr, _app) = app(vec![ok.clone()], 4096).await;
             let open = gauge();
             let pool = pool();
-            let resp = send(connect(&addr, &open).await, get("/1")).await.unwrap();
+            let resp = send_req(connect(&addr, &open).await, get("/1"))
+                .await
+                .unwrap();
             assert_eq!(body(resp).await.unwrap(), b"ok");
             assert!(pool
                 .checkout(std::time::Duration::from_secs(10))
@@ -937,7 +963,9 @@ mod tests {
                 4096,
             )
             .await;
-            let mut resp = send(connect(&addr, &open).await, get("/1")).await.unwrap();
+            let mut resp = send_req(connect(&addr, &open).await, get("/1"))
+                .await
+                .unwrap();
             resp.body_mut().reuse_into(pool);
             drop(resp);
             assert!(pool
@@ -958,7 +986,9 @@ mod tests {
             .await;
             let open = gauge();
             let pool = pool();
-            let mut resp = send(connect(&addr, &open).await, get("/1")).await.unwrap();
+            let mut resp = send_req(connect(&addr, &open).await, get("/1"))
+                .await
+                .unwrap();
             resp.body_mut().reuse_into(pool);
             assert_eq!(body(resp).await.unwrap(), b"ok");
             assert_eq!(pool.idle_count(), 1);
@@ -977,7 +1007,7 @@ mod tests {
             let answer = b"HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n";
             let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
             let open = gauge();
-            let resp = send(connect(&addr, &open).await, get("/")).await.unwrap();
+            let resp = send_req(connect(&addr, &open).await, get("/")).await.unwrap();
             assert_eq!(resp.headers()["connection"], "close, X-Private");
             let mut headers = resp.headers().clone();
             super::super::head::strip_hop_by_hop(&mut headers, super::super::head::Underscores::Keep);
@@ -998,7 +1028,7 @@ mod tests {
             rt().block_on(async {
                 let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
                 let open = gauge();
-                let got = match send(connect(&addr, &open).await, get("/")).await {
+                let got = match send_req(connect(&addr, &open).await, get("/")).await {
                     Err(SendError::Closed(_)) => "closed",
                     Err(SendError::Failed(_)) => "failed",
                     Err(SendError::Unsent(_)) => "unsent",
@@ -1015,7 +1045,9 @@ mod tests {
             )
             .await;
             let open = gauge();
-            let resp = send(connect(&addr, &open).await, get("/")).await.unwrap();
+            let resp = send_req(connect(&addr, &open).await, get("/"))
+                .await
+                .unwrap();
             assert!(body(resp).await.is_err());
         });
     }
@@ -1033,7 +1065,7 @@ mod tests {
             req.headers_mut().insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             req.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
             *req.body_mut() = UpBody::Full(Some(Bytes::from_static(b"{\"a\":1}")));
-            let mut resp = send(connect(&addr, &open).await, req).await.unwrap();
+            let mut resp = send_req(connect(&addr, &open).await, req).await.unwrap();
             resp.body_mut().reuse_into(pool);
             body(resp).await.unwrap();
             // A streamed body of unknown length: chunked.
@@ -1051,7 +1083,7 @@ mod tests {
             let Some(AppConn::Slogate(conn)) = pool.checkout(std::time::Duration::from_secs(9)).await else {
                 panic!("reused");
             };
-            body(send(conn, req).await.unwrap()).await.unwrap();
+            body(send_req(conn, req).await.unwrap()).await.unwrap();
             let seen = app.await.unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&seen[0]),

@@ -425,10 +425,9 @@ static X_ACCEL_REDIRECT: HeaderName = HeaderName::from_static("x-accel-redirect"
 static X_SENDFILE: HeaderName = HeaderName::from_static("x-sendfile");
 static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
-/// The request as the app gets it.
-fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
-    let rt = cx.rt;
-    let forwarding = Forwarding {
+/// What the app's request is made of besides the client's headers.
+fn forwarding(cx: &Cx) -> Forwarding<'_> {
+    Forwarding {
         arrival: Arrival {
             client: &cx.client,
             scheme: if cx.conn.tls { "https" } else { "http" },
@@ -437,8 +436,13 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
             now: SystemTime::now(),
         },
         generated_id: cx.generated_id.then_some(&cx.request_id),
-        accel_mapping: rt.accel_mapping.as_deref(),
-    };
+        accel_mapping: cx.rt.accel_mapping.as_deref(),
+    }
+}
+
+/// The request as the app gets it through hyper's client.
+fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
+    let forwarding = forwarding(cx);
     let headers = head::upstream_headers(
         &cx.parts.headers,
         cx.parts.uri.authority(),
@@ -521,9 +525,9 @@ async fn proxy(
             }
             (None, None) => (UpBody::empty(), None),
         };
-        let request = upstream_request(&cx, up_body, upgrade.is_some());
         tracker.exchange.upstream_sent(Instant::now());
-        let mut sent = send(rt, sender, request, pump, &mut tracker, reused).await;
+        let upgrading = upgrade.is_some();
+        let mut sent = send(&cx, sender, up_body, upgrading, pump, &mut tracker, reused).await;
         if let Sent::Stale = sent {
             // The pooled connection was closed by the app before the request could be sent
             // (or read), or the request repeats no write: sent once more, on a new
@@ -531,8 +535,7 @@ async fn proxy(
             match pool::connect(backend, up.connect_timeout, client).await {
                 Ok(fresh) => {
                     let body = UpBody::Full(whole.clone().flatten());
-                    let request = upstream_request(&cx, body, upgrade.is_some());
-                    sent = send(rt, fresh, request, None, &mut tracker, false).await;
+                    sent = send(&cx, fresh, body, upgrading, None, &mut tracker, false).await;
                 }
                 Err(e) => {
                     let (status, why) = e.answer();
@@ -609,16 +612,20 @@ impl Failure {
     }
 }
 
+/// Sends the request (`body`, and an upgrade when `upgrade`) on `sender` and reads the head
+/// of the answer.
 async fn send(
-    rt: &Runtime,
+    cx: &Cx,
     sender: AppConn,
-    request: Request<UpBody>,
+    body: UpBody,
+    upgrade: bool,
     pump: Option<(Incoming, mpsc::Sender<Result<Bytes, BoxError>>)>,
     tracker: &mut Tracker,
     reused: bool,
 ) -> Sent {
+    let rt = cx.rt;
     let read_timeout = rt.config.upstream.read_timeout;
-    let is_full = matches!(request.body(), UpBody::Full(_));
+    let is_full = matches!(body, UpBody::Full(_));
     // A pooled connection may close as the request goes out. Unsent (hyper gives the
     // request back), it is always sent again on a new connection. Sent, the app may have
     // read and acted on it: only a request that cannot repeat a write is sent again (an
@@ -626,19 +633,35 @@ async fn send(
     // POST once sent (`proxy_next_upstream` without `non_idempotent`).
     let retryable = reused && is_full;
     let resendable =
-        retryable && (request.method().is_idempotent() || tracker.exchange.only_queries());
+        retryable && (cx.parts.method.is_idempotent() || tracker.exchange.only_queries());
     let response = async move {
         match sender {
             AppConn::Hyper(mut sender) => {
                 if sender.ready().await.is_err() {
                     return Err(Failure::Other("upstream connection closed".into()));
                 }
+                let request = upstream_request(cx, body, upgrade);
                 match sender.try_send_request(request).await {
                     Ok(resp) => Ok(resp.map(|body| AppBody::hyper(body, sender))),
                     Err(e) => Err(Failure::hyper(e)),
                 }
             }
-            AppConn::Slogate(conn) => app::send(conn, request).await.map_err(Failure::slogate),
+            AppConn::Slogate(conn) => {
+                // The head is written straight from the client's headers (no map built).
+                let head = app::Head {
+                    method: &cx.parts.method,
+                    target: cx.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+                    declared_length: cx.parts.headers.contains_key(header::CONTENT_LENGTH),
+                };
+                let lines = |out: &mut Vec<u8>| {
+                    let forwarding = forwarding(cx);
+                    let (headers, authority) = (&cx.parts.headers, cx.parts.uri.authority());
+                    head::write_upstream_lines(out, headers, authority, upgrade, &forwarding);
+                };
+                app::send(conn, head, lines, body)
+                    .await
+                    .map_err(Failure::slogate)
+            }
         }
     };
     let mut pumped = pump.is_none();

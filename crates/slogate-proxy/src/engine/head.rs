@@ -12,6 +12,10 @@
 //! (about 5k of the ~78k instructions a proxied request cost, measured with callgrind).
 //! Anything unusual (a trusted peer's chain, `Connection`, an upgrade, an absolute target, a
 //! Unix socket) takes the general path; the tests hold the two to the same result.
+//!
+//! slogate's own upstream client writes the head as bytes: [`write_upstream_lines`] writes
+//! a template's lines (kept as bytes beside its map, the time and the address written in
+//! their places) and the client's, with no map built at all.
 
 use std::cell::RefCell;
 use std::time::SystemTime;
@@ -71,9 +75,6 @@ pub(super) fn upstream_headers(
     upgrade: bool,
     forwarding: &Forwarding<'_>,
 ) -> HeaderMap {
-    thread_local! {
-        static TEMPLATES: RefCell<Templates> = RefCell::new(Templates::default());
-    }
     if authority.is_none() && !upgrade {
         let templated = TEMPLATES.with(|t| templated(request, forwarding, &mut t.borrow_mut()));
         if let Some(headers) = templated {
@@ -81,6 +82,53 @@ pub(super) fn upstream_headers(
         }
     }
     general(request, authority, upgrade, forwarding)
+}
+
+thread_local! {
+    static TEMPLATES: RefCell<Templates> = RefCell::new(Templates::default());
+}
+
+/// The headers [`upstream_headers`] gives the app, written to `out` as the lines of a
+/// request head (`name: value` and CRLF each), but `Content-Length` and `Expect`: the
+/// client writes the framing of the body it sends.
+pub(super) fn write_upstream_lines(
+    out: &mut Vec<u8>,
+    request: &HeaderMap,
+    authority: Option<&Authority>,
+    upgrade: bool,
+    forwarding: &Forwarding<'_>,
+) {
+    if authority.is_none() && !upgrade {
+        let written =
+            TEMPLATES.with(|t| templated_lines(out, request, forwarding, &mut t.borrow_mut()));
+        if written {
+            return;
+        }
+    }
+    write_lines(out, &general(request, authority, upgrade, forwarding));
+}
+
+/// Writes `headers` as the lines of a request head, but `Content-Length` and `Expect`.
+pub(super) fn write_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        if !is_framing(name) {
+            line(out, name, value.as_bytes());
+        }
+    }
+}
+
+/// `Content-Length`, `Transfer-Encoding` or `Expect`: what the request's client writes
+/// itself from the body it sends (hyper's server answered `Expect: 100-continue`).
+pub(super) fn is_framing(name: &HeaderName) -> bool {
+    *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING || *name == header::EXPECT
+}
+
+#[inline(always)]
+fn line(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Any request: a copy of its headers, stripped, with slogate's set and removed.
@@ -155,6 +203,10 @@ struct Template {
     /// Where `X-Request-Start`, `X-Forwarded-For` and `X-Real-IP` are among the headers.
     start_at: usize,
     peer_at: [usize; 2],
+    /// The headers as the lines of a request head, without the three values patched.
+    lines: Vec<u8>,
+    /// Where those values go in `lines`, in order: `true` for the address, `false` the time.
+    holes: [(usize, bool); 3],
 }
 
 impl Template {
@@ -182,6 +234,21 @@ impl Template {
         let at = |name: &HeaderName| headers.keys().position(|n| n == name);
         let start_at = at(&forwarded::X_REQUEST_START)?;
         let peer_at = [at(&forwarded::X_FORWARDED_FOR)?, at(&forwarded::X_REAL_IP)?];
+        let mut lines = Vec::new();
+        let mut holes = [(0, false); 3];
+        let mut hole = 0;
+        for (i, (name, value)) in headers.iter().enumerate() {
+            let patched = i == start_at || peer_at.contains(&i);
+            line(
+                &mut lines,
+                name,
+                if patched { b"" } else { value.as_bytes() },
+            );
+            if patched {
+                holes[hole] = (lines.len() - 2, i != start_at);
+                hole += 1;
+            }
+        }
         Some(Template {
             port: f.arrival.port_value.cloned(),
             scheme: f.arrival.scheme,
@@ -190,6 +257,8 @@ impl Template {
             headers,
             start_at,
             peer_at,
+            lines,
+            holes,
         })
     }
 
@@ -217,6 +286,25 @@ impl Template {
             }
         }
         headers
+    }
+}
+
+impl Template {
+    /// Writes the template's lines with this request's `X-Request-Start` and its client's
+    /// address (`peer`).
+    fn write(&self, out: &mut Vec<u8>, now: SystemTime, peer: &HeaderValue) {
+        let start = forwarded::request_start_value(now);
+        let mut from = 0;
+        for &(at, is_peer) in &self.holes {
+            out.extend_from_slice(&self.lines[from..at]);
+            out.extend_from_slice(if is_peer {
+                peer.as_bytes()
+            } else {
+                start.as_bytes()
+            });
+            from = at;
+        }
+        out.extend_from_slice(&self.lines[from..]);
     }
 }
 
@@ -290,6 +378,44 @@ fn templated(
         headers.append(X_REQUEST_ID.clone(), id.clone());
     }
     Some(headers)
+}
+
+/// [`templated`]'s headers written as lines (as [`write_upstream_lines`] says), or
+/// `false` with nothing written for a request the general path must take.
+fn templated_lines(
+    out: &mut Vec<u8>,
+    request: &HeaderMap,
+    forwarding: &Forwarding<'_>,
+    cache: &mut Templates,
+) -> bool {
+    let arrival = &forwarding.arrival;
+    let Some(peer) = arrival.peer_value.filter(|_| !arrival.client.trusted) else {
+        return false;
+    };
+    let mut hosts = request.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return false;
+    }
+    let Some(template) = cache.fitting(host, forwarding) else {
+        return false;
+    };
+    let start = out.len();
+    template.write(out, arrival.now, peer);
+    let generated = forwarding.generated_id.is_some();
+    for (name, value) in request {
+        if *name == header::CONNECTION {
+            out.truncate(start);
+            return false; // it may name more headers to drop
+        }
+        if !set_by_template(name, generated) && !is_framing(name) {
+            line(out, name, value.as_bytes());
+        }
+    }
+    if let Some(id) = forwarding.generated_id {
+        line(out, &X_REQUEST_ID, id.as_bytes());
+    }
+    true
 }
 
 /// Whether a request's header is left out of a templated copy: `Host` (the template's first),
@@ -584,6 +710,28 @@ mod tests {
         }
     }
 
+    /// Header lines parsed back as the app parses them.
+    fn parse_lines(lines: &[u8]) -> HeaderMap {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        head.extend_from_slice(lines);
+        head.extend_from_slice(b"\r\n");
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut slots);
+        assert!(
+            req.parse(&head).unwrap().is_complete(),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let mut map = HeaderMap::new();
+        for h in req.headers.iter() {
+            map.append(
+                HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        map
+    }
+
     /// The map as the app reads it: each name with its values in order.
     fn as_app_reads(h: &HeaderMap) -> Vec<(String, Vec<Vec<u8>>)> {
         let mut v: Vec<_> = h
@@ -626,6 +774,8 @@ mod tests {
             ("connection", &["keep-alive", "close, x-secret"]),
             ("x-secret", &["1"]),
             ("x-csrf-token", &["t"]),
+            ("content-length", &["7"]),
+            ("expect", &["100-continue"]),
         ];
         let peers = [
             HeaderValue::from_static("203.0.113.9"),
@@ -647,6 +797,8 @@ mod tests {
             (state % n as u64) as usize
         };
         let mut cache = Templates::default();
+        // The lines slogate's own client writes, from a cache of their own.
+        let mut lines_cache = Templates::default();
         let (mut reused, mut rebuilt) = (0, 0);
         // Templates reused for a client other than the last one's (the address is patched).
         let (mut other_client, mut last_peer) = (0, None);
@@ -686,8 +838,32 @@ mod tests {
             let fitted = |cache: &Templates| cache.fit(request.get(header::HOST), &forwarding);
             let fitted_before = fitted(&cache);
             let expected = general(&request, None, false, &forwarding);
+            let mut out = Vec::new();
+            let by_lines = templated_lines(&mut out, &request, &forwarding, &mut lines_cache);
+            if !by_lines {
+                assert!(
+                    out.is_empty(),
+                    "round {round}: nothing written for the general path"
+                );
+                write_lines(&mut out, &expected);
+            }
+            let mut framed = expected.clone();
+            framed.remove(header::CONTENT_LENGTH);
+            framed.remove(header::EXPECT);
+            assert_eq!(
+                as_app_reads(&parse_lines(&out)),
+                as_app_reads(&framed),
+                "round {round}: the lines of {request:?}"
+            );
             match templated(&request, &forwarding, &mut cache) {
                 Some(got) => {
+                    assert!(by_lines, "round {round}: lines and map take the same path");
+                    let mut map_lines = Vec::new();
+                    write_lines(&mut map_lines, &got);
+                    assert_eq!(
+                        out, map_lines,
+                        "round {round}: the map's lines, in its order"
+                    );
                     assert!(fitted(&cache));
                     if fitted_before {
                         reused += 1;
