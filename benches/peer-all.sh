@@ -8,7 +8,8 @@
 # The environment (SLOGATE_BIN, CONFIGS, REPEAT, DURATION, ...) is passed on to peer.sh; a step
 # that fails is reported and the next one still runs; the exit status is 1 if any failed.
 # Without CONFIGS, every step also measures the floor (benches/floor: hyper alone, no slogate
-# work), so the figures say what hyper costs and what slogate adds.
+# work), so the figures say what hyper costs and what slogate adds; the keep-alive step also
+# measures slogate with hyper's upstream client (slogate-hyper) beside its own.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 STEPS=${STEPS:-rps idle conn 200k 5m}
@@ -16,6 +17,7 @@ failed=()
 configs() { # mode
   if [ -n "${CONFIGS:-}" ]; then echo "$CONFIGS"
   elif [ "$1" = idle ]; then echo "nginx haproxy floor slogate"
+  elif [ "$1" = rps ]; then echo "direct nginx haproxy floor slogate slogate-hyper"
   else echo "direct nginx haproxy floor slogate"; fi
 }
 for step in $STEPS; do

@@ -9,6 +9,7 @@
 # MODE=strace: system calls per request (strace -c), for slogate or nginx.
 # CLOSE=1: every request on a new connection (as `benches/peer.sh conn`).
 # UPSTREAM_CLIENT=hyper: slogate with hyper's upstream client (upstream.client).
+# BENCH_SIZE=200k|5m: a large answer instead of the 2 KB one.
 # MODE=perf (default) or callgrind (valgrind --tool=callgrind on a short run; ~50x slower,
 # exact instruction counts; KEEP_DATA=1 keeps callgrind's file beside the report). The release profile has line tables, so symbols resolve.
 set -euo pipefail
@@ -68,6 +69,12 @@ PY
 wait_up() { for _ in $(seq 1 600); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; die "$1 did not come up"; }
 as_root=""; [ "$(id -u)" = 0 ] && as_root="user root;"
 up_port=$(free_port); port=$(free_port); admin=$(free_port)
+# BENCH_SIZE=200k|5m: the answer is a generated GraphQL body of that size (as peer.sh SIZE=).
+mkdir -p "$work/files"
+if [ -n "${BENCH_SIZE:-}" ]; then
+  python3 "$repo/benches/scaling/gen_bodies.py" "$work/files" "$peer/response.json" "$BENCH_SIZE" \
+    || die "cannot generate the $BENCH_SIZE body"
+fi
 render "$peer/upstream.conf.template" PREFIX="$work" UPSTREAM_PORT="$up_port" FILES="$work/files" \
   RESPONSE_OK="@$peer/response.json" RESPONSE_ERRORS="@$peer/response-errors.json" >"$work/upstream.conf"
 taskset -c "$LOADGEN_CPU" nginx -p "$work" -c "$work/upstream.conf" -e "$work/upstream-stderr.log" \

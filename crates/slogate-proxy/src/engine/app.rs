@@ -33,6 +33,18 @@ use super::Counted;
 /// and CSP headers can be long).
 const MAX_ANSWER_HEAD: usize = 64 * 1024;
 
+/// The least room made for a read from the app's socket.
+const MIN_READ: usize = 8 * 1024;
+
+/// The most read from the app's socket at once (a large answer's body), as hyper's read
+/// buffer grows to a few hundred KiB: a 200 KB answer that the app has already written is
+/// taken in one or two reads and passed on as one or two chunks (the response buffer holds
+/// `upstream.buffering.memory` plus at most one such chunk in memory before its file).
+const MAX_READ: usize = 256 * 1024;
+
+/// The most buffer an idle pooled connection keeps.
+const MAX_IDLE_BUFFER: usize = 16 * 1024;
+
 /// A request body up to this size goes out in the same write as the head.
 const JOINED_BODY: usize = 16 * 1024;
 
@@ -120,6 +132,10 @@ pub struct Conn {
     buf: BytesMut,
     /// The request head being written (its capacity kept from one request to the next).
     out: Vec<u8>,
+    /// Room made for the first read of an answer: the size of the last answer (a large
+    /// answer the app has already written comes in one read, as hyper's adaptive buffer
+    /// takes it).
+    read_size: usize,
     /// Counted in `slogate_upstream_connections_open` while it lives.
     _open: Counted,
 }
@@ -140,6 +156,7 @@ impl Conn {
             io,
             buf: BytesMut::new(),
             out: Vec::new(),
+            read_size: MIN_READ,
             _open: Counted::new(open),
         }
     }
@@ -208,6 +225,14 @@ pub async fn send(
     let head_request = *head.method == Method::HEAD;
     let whole = write_request(&mut conn, &head, lines, body).await?;
     let (head, resp) = read_head(&mut conn, head_request).await?;
+    conn.read_size = match head.framing {
+        Framing::Length(n) => usize::try_from(n)
+            .unwrap_or(MAX_READ)
+            .saturating_add(head.len)
+            .clamp(MIN_READ, MAX_READ),
+        Framing::None => MIN_READ,
+        Framing::Chunked | Framing::UntilClose => 2 * MIN_READ,
+    };
     let body = SlogateBody {
         conn: Some(conn),
         state: match head.framing {
@@ -400,8 +425,9 @@ async fn read_head(
                 return Err(SendError::Failed("upstream sent too big a header".into()));
             }
         }
-        if conn.buf.capacity() - conn.buf.len() < 1024 {
-            conn.buf.reserve(8 * 1024);
+        let spare = conn.buf.capacity() - conn.buf.len();
+        if spare < 1024 || (conn.buf.is_empty() && spare < conn.read_size) {
+            conn.buf.reserve(conn.read_size);
         }
         let n = match std::future::poll_fn(|cx| {
             tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)
@@ -545,8 +571,12 @@ impl SlogateBody {
         if !self.ended() || !self.keep {
             return;
         }
-        if let (Some(pool), Some(conn)) = (self.pool, self.conn.take()) {
+        if let (Some(pool), Some(mut conn)) = (self.pool, self.conn.take()) {
             if conn.buf.is_empty() {
+                if conn.buf.capacity() > MAX_IDLE_BUFFER {
+                    // An idle connection does not keep a large answer's buffer alive.
+                    conn.buf = BytesMut::new();
+                }
                 pool.checkin(AppConn::Slogate(conn));
             }
         }
@@ -610,8 +640,13 @@ impl SlogateBody {
                     }
                 }
             }
-            if conn.buf.capacity() < 4096 {
-                conn.buf.reserve(8 * 1024);
+            if conn.buf.capacity() - conn.buf.len() < 4096 {
+                // Room for what is still to come, up to MAX_READ: a large answer in few reads.
+                let want = match self.state {
+                    State::Length(left) => usize::try_from(left).unwrap_or(MAX_READ),
+                    _ => MAX_READ,
+                };
+                conn.buf.reserve(want.clamp(MIN_READ, MAX_READ));
             }
             match ready!(tokio_util::io::poll_read_buf(
                 Pin::new(&mut conn.io),
