@@ -891,6 +891,12 @@ mod tests {
         .await
     }
 
+    /// What comes of a `GET /` to an app that answers `answer` (its task left running).
+    async fn answered(answer: &[u8], open: &IntGauge) -> Result<Response<AppBody>, SendError> {
+        let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
+        send_req(connect(&addr, open).await, get("/")).await
+    }
+
     async fn body(resp: Response<AppBody>) -> Result<Vec<u8>, String> {
         resp.into_body()
             .collect()
@@ -993,14 +999,8 @@ mod tests {
                 .checkout(std::time::Duration::from_secs(10))
                 .await
                 .is_none());
-            let (addr, _app) = app(
-                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok".to_vec()],
-                4096,
-            )
-            .await;
-            let mut resp = send_req(connect(&addr, &open).await, get("/1"))
-                .await
-                .unwrap();
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok";
+            let mut resp = answered(answer, &open).await.unwrap();
             resp.body_mut().reuse_into(pool);
             drop(resp);
             assert!(pool
@@ -1040,9 +1040,7 @@ mod tests {
     fn a_connection_header_naming_other_fields_is_left_for_the_strip() {
         rt().block_on(async {
             let answer = b"HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n";
-            let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
-            let open = gauge();
-            let resp = send_req(connect(&addr, &open).await, get("/")).await.unwrap();
+            let resp = answered(answer, &gauge()).await.unwrap();
             assert_eq!(resp.headers()["connection"], "close, X-Private");
             let mut headers = resp.headers().clone();
             super::super::head::strip_hop_by_hop(&mut headers, super::super::head::Underscores::Keep);
@@ -1061,9 +1059,7 @@ mod tests {
         ];
         for (answer, want) in cases {
             rt().block_on(async {
-                let (addr, _app) = app(vec![answer.to_vec()], 4096).await;
-                let open = gauge();
-                let got = match send_req(connect(&addr, &open).await, get("/")).await {
+                let got = match answered(answer, &gauge()).await {
                     Err(SendError::Closed(_)) => "closed",
                     Err(SendError::Failed(_)) => "failed",
                     Err(SendError::Unsent(_)) => "unsent",
@@ -1074,15 +1070,8 @@ mod tests {
         }
         // A body cut short is an error, not a short answer.
         rt().block_on(async {
-            let (addr, _app) = app(
-                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok".to_vec()],
-                4096,
-            )
-            .await;
-            let open = gauge();
-            let resp = send_req(connect(&addr, &open).await, get("/"))
-                .await
-                .unwrap();
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok";
+            let resp = answered(answer, &gauge()).await.unwrap();
             assert!(body(resp).await.is_err());
         });
     }
