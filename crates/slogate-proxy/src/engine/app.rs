@@ -517,6 +517,31 @@ fn names_only_itself(value: &[u8]) -> bool {
     })
 }
 
+/// The name of a header Rails, Puma and nginx send on most answers, spelled as they spell
+/// it: matched as written, where [`HeaderName::from_bytes`] lowercases every name into a
+/// scratch buffer first (~300 instructions a name).
+fn common_name(name: &str) -> Option<HeaderName> {
+    use http::header;
+    Some(match name {
+        "Content-Type" | "content-type" => header::CONTENT_TYPE,
+        "Content-Length" | "content-length" => header::CONTENT_LENGTH,
+        "Date" | "date" => header::DATE,
+        "Server" | "server" => header::SERVER,
+        "Connection" | "connection" => header::CONNECTION,
+        "Cache-Control" | "cache-control" => header::CACHE_CONTROL,
+        "ETag" | "etag" => header::ETAG,
+        "Vary" | "vary" => header::VARY,
+        "Set-Cookie" | "set-cookie" => header::SET_COOKIE,
+        "Transfer-Encoding" | "transfer-encoding" => header::TRANSFER_ENCODING,
+        "Content-Encoding" | "content-encoding" => header::CONTENT_ENCODING,
+        "Referrer-Policy" | "referrer-policy" => header::REFERRER_POLICY,
+        "X-Content-Type-Options" | "x-content-type-options" => header::X_CONTENT_TYPE_OPTIONS,
+        "X-Frame-Options" | "x-frame-options" => header::X_FRAME_OPTIONS,
+        "Last-Modified" | "last-modified" => header::LAST_MODIFIED,
+        _ => return None,
+    })
+}
+
 /// The head, with its headers' names and where their values lie in `buf` put in `spots`.
 fn collect(
     parsed: Result<Option<(h1::Head, &[httparse::Header<'_>])>, h1::HeadError>,
@@ -529,8 +554,11 @@ fn collect(
     };
     let base = buf.as_ptr() as usize;
     for h in headers {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| SendError::Failed("upstream: invalid header name".into()))?;
+        let name = match common_name(h.name) {
+            Some(name) => name,
+            None => HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| SendError::Failed("upstream: invalid header name".into()))?,
+        };
         let start = h.value.as_ptr() as usize - base;
         spots.push((name, start, start + h.value.len()));
     }
@@ -1034,6 +1062,38 @@ mod tests {
                 .await
                 .is_none());
         });
+    }
+
+    #[test]
+    fn common_names_are_the_names_from_bytes_gives() {
+        for name in [
+            "Content-Type",
+            "Content-Length",
+            "Date",
+            "Server",
+            "Connection",
+            "Cache-Control",
+            "ETag",
+            "Vary",
+            "Set-Cookie",
+            "Transfer-Encoding",
+            "Content-Encoding",
+            "Referrer-Policy",
+            "X-Content-Type-Options",
+            "X-Frame-Options",
+            "Last-Modified",
+        ] {
+            for spelled in [name.to_string(), name.to_ascii_lowercase()] {
+                let want = HeaderName::from_bytes(spelled.as_bytes()).unwrap();
+                assert_eq!(common_name(&spelled), Some(want), "{spelled}");
+            }
+        }
+        assert_eq!(common_name("X-Runtime"), None);
+        assert_eq!(
+            common_name("CONTENT-TYPE"),
+            None,
+            "other spellings go the general way"
+        );
     }
 
     #[test]
