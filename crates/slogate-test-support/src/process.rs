@@ -4,12 +4,43 @@ use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, for a server a test is about to start.
+///
+/// Taken below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), and never the
+/// same twice in one test process: a port the kernel chose for `bind(0)` and that was closed
+/// again could be chosen again, for another test's server or as the local port of any
+/// outgoing connection, before this test's server binds it (the test would then talk to
+/// another process: the 404s seen now and then from a slogate admin port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    // The range below the ephemeral one (16384-32767 by default), each process starting
+    // at its own place in it.
+    let (start, span) = (low / 2, low / 2);
+    if span < 1024 {
+        return TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+    }
+    let _ = NEXT.compare_exchange(
+        0,
+        std::process::id() * 7919 % span + 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = u16::try_from(start + n % span).expect("a port");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {start}..{}", start + span);
 }
 
 /// Seconds since the Unix epoch.
