@@ -287,9 +287,7 @@ impl Template {
         }
         headers
     }
-}
 
-impl Template {
     /// Writes the template's lines with this request's `X-Request-Start` and its client's
     /// address (`peer`).
     fn write(&self, out: &mut Vec<u8>, now: SystemTime, peer: &HeaderValue) {
@@ -347,13 +345,13 @@ impl Templates {
     }
 }
 
-/// The request's headers from the template fitting it (built, or rebuilt, when the last
-/// one does not), or `None` for a request the general path must take.
-fn templated(
+/// The template fitting a request (built, or rebuilt, when the last one does not) and the
+/// client's address it patches in, or `None` for a request the general path must take.
+fn template_for<'c, 'f>(
     request: &HeaderMap,
-    forwarding: &Forwarding<'_>,
-    cache: &mut Templates,
-) -> Option<HeaderMap> {
+    forwarding: &Forwarding<'f>,
+    cache: &'c mut Templates,
+) -> Option<(&'c Template, &'f HeaderValue)> {
     let arrival = &forwarding.arrival;
     // A trusted peer's forwarding headers are kept or extended (they depend on the
     // request); a Unix socket has no address to forward.
@@ -363,8 +361,18 @@ fn templated(
     if hosts.next().is_some() {
         return None;
     }
-    let template = cache.fitting(host, forwarding)?;
-    let mut headers = template.copy(request.len(), arrival.now, peer);
+    Some((cache.fitting(host, forwarding)?, peer))
+}
+
+/// The request's headers from the template fitting it, or `None` for a request the general
+/// path must take.
+fn templated(
+    request: &HeaderMap,
+    forwarding: &Forwarding<'_>,
+    cache: &mut Templates,
+) -> Option<HeaderMap> {
+    let (template, peer) = template_for(request, forwarding, cache)?;
+    let mut headers = template.copy(request.len(), forwarding.arrival.now, peer);
     let generated = forwarding.generated_id.is_some();
     for (name, value) in request {
         if *name == header::CONNECTION {
@@ -388,20 +396,11 @@ fn templated_lines(
     forwarding: &Forwarding<'_>,
     cache: &mut Templates,
 ) -> bool {
-    let arrival = &forwarding.arrival;
-    let Some(peer) = arrival.peer_value.filter(|_| !arrival.client.trusted) else {
-        return false;
-    };
-    let mut hosts = request.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return false;
-    }
-    let Some(template) = cache.fitting(host, forwarding) else {
+    let Some((template, peer)) = template_for(request, forwarding, cache) else {
         return false;
     };
     let start = out.len();
-    template.write(out, arrival.now, peer);
+    template.write(out, forwarding.arrival.now, peer);
     let generated = forwarding.generated_id.is_some();
     for (name, value) in request {
         if *name == header::CONNECTION {
