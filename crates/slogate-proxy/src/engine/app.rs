@@ -225,22 +225,22 @@ pub async fn send(
     let head_request = *head.method == Method::HEAD;
     let whole = write_request(&mut conn, &head, lines, body).await?;
     let (head, resp) = read_head(&mut conn, head_request).await?;
-    conn.read_size = match head.framing {
-        Framing::Length(n) => usize::try_from(n)
-            .unwrap_or(MAX_READ)
-            .saturating_add(head.len)
-            .clamp(MIN_READ, MAX_READ),
-        Framing::None => MIN_READ,
-        Framing::Chunked | Framing::UntilClose => 2 * MIN_READ,
+    // The body's state, and the room the next answer's first read gets (this one's size).
+    let (state, read_size) = match head.framing {
+        Framing::Length(n) => {
+            let size = usize::try_from(n)
+                .unwrap_or(MAX_READ)
+                .saturating_add(head.len);
+            (State::Length(n), size.clamp(MIN_READ, MAX_READ))
+        }
+        Framing::None => (State::Length(0), MIN_READ),
+        Framing::Chunked => (State::Chunked(ChunkedDecoder::default()), 2 * MIN_READ),
+        Framing::UntilClose => (State::UntilClose, 2 * MIN_READ),
     };
+    conn.read_size = read_size;
     let body = SlogateBody {
         conn: Some(conn),
-        state: match head.framing {
-            Framing::Chunked => State::Chunked(ChunkedDecoder::default()),
-            Framing::UntilClose => State::UntilClose,
-            Framing::Length(n) => State::Length(n),
-            Framing::None => State::Length(0),
-        },
+        state,
         keep: head.keep_alive && whole,
         pool: None,
     };
@@ -288,10 +288,7 @@ async fn write_request(
                 first_write(conn).await?;
             } else {
                 first_write(conn).await?;
-                conn.io
-                    .write_all(&b)
-                    .await
-                    .map_err(failed("request body"))?;
+                write_body(conn, &b).await?;
             }
             Ok(true)
         }
@@ -333,23 +330,11 @@ async fn write_request(
                 }
                 if chunked {
                     let size = format!("{:x}\r\n", chunk.len());
-                    conn.io
-                        .write_all(size.as_bytes())
-                        .await
-                        .map_err(failed("request body"))?;
-                    conn.io
-                        .write_all(&chunk)
-                        .await
-                        .map_err(failed("request body"))?;
-                    conn.io
-                        .write_all(b"\r\n")
-                        .await
-                        .map_err(failed("request body"))?;
+                    write_body(conn, size.as_bytes()).await?;
+                    write_body(conn, &chunk).await?;
+                    write_body(conn, b"\r\n").await?;
                 } else {
-                    conn.io
-                        .write_all(&chunk)
-                        .await
-                        .map_err(failed("request body"))?;
+                    write_body(conn, &chunk).await?;
                 }
             }
             if let Some(n) = declared.filter(|&n| sent < n) {
@@ -358,14 +343,19 @@ async fn write_request(
                 )));
             }
             if chunked {
-                conn.io
-                    .write_all(b"0\r\n\r\n")
-                    .await
-                    .map_err(failed("request body"))?;
+                write_body(conn, b"0\r\n\r\n").await?;
             }
             Ok(true)
         }
     }
+}
+
+/// Writes bytes of the request body (after its head).
+async fn write_body(conn: &mut Conn, bytes: &[u8]) -> Result<(), SendError> {
+    conn.io
+        .write_all(bytes)
+        .await
+        .map_err(failed("request body"))
 }
 
 fn failed(what: &'static str) -> impl Fn(io::Error) -> SendError {
@@ -727,7 +717,7 @@ impl AppBody {
         match self {
             AppBody::Hyper { pool: p, .. } => {
                 *p = Some(pool);
-                self.release_hyper();
+                self.release_hyper(false);
             }
             AppBody::Slogate(b) => {
                 b.pool = Some(pool);
@@ -736,17 +726,10 @@ impl AppBody {
         }
     }
 
-    /// The pool its connection came from, once known.
-    pub fn pool(&self) -> Option<&'static Pool> {
-        match self {
-            AppBody::Hyper { pool, .. } => *pool,
-            AppBody::Slogate(b) => b.pool,
-        }
-    }
-
-    fn release_hyper(&mut self) {
+    /// Gives hyper's connection back once its body `ended` (or says it has).
+    fn release_hyper(&mut self, ended: bool) {
         if let AppBody::Hyper { body, conn, pool } = self {
-            if let (true, Some(pool)) = (body.is_end_stream(), *pool) {
+            if let (true, Some(pool)) = (ended || body.is_end_stream(), *pool) {
                 if let Some(c) = conn.take() {
                     pool.checkin(AppConn::Hyper(c));
                 }
@@ -765,17 +748,15 @@ impl Body for AppBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match this {
-            AppBody::Hyper { body, conn, pool } => {
+            AppBody::Hyper { body, conn, .. } => {
                 let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
                 match frame {
                     None => {
-                        if let (Some(pool), Some(c)) = (*pool, conn.take()) {
-                            pool.checkin(AppConn::Hyper(c));
-                        }
+                        this.release_hyper(true);
                         Poll::Ready(None)
                     }
                     Some(Ok(f)) => {
-                        this.release_hyper();
+                        this.release_hyper(false);
                         Poll::Ready(Some(Ok(f)))
                     }
                     Some(Err(e)) => {

@@ -489,9 +489,12 @@ async fn proxy(
             Some(_) => UpstreamClient::Hyper,
             None => up.client,
         };
-        let pooled = match client {
-            UpstreamClient::Hyper if up.client != UpstreamClient::Hyper => None,
-            _ => backend.pool.checkout(up.idle_timeout).await,
+        // The pool holds the configured client's connections; an upgrade through the
+        // other opens its own.
+        let pooled = if client == up.client {
+            backend.pool.checkout(up.idle_timeout).await
+        } else {
+            None
         };
         let reused = pooled.is_some();
         let sender = match pooled {
