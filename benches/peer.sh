@@ -307,6 +307,10 @@ probe() { # cfg
 }
 
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo "$t"; }
+# The kernel's part of it (stime): system calls, and the loopback TCP work they run.
+sys_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $15}' "/proc/$p/stat") )); done; echo "$t"; }
+# Minor page faults (memory the kernel maps on first touch, each a trap into the kernel).
+faults() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $10}' "/proc/$p/stat") )); done; echo "$t"; }
 # Context switches (voluntary + involuntary) of every thread of the given processes.
 ctx_switches() { local p; for p in "$@"; do cat /proc/"$p"/task/*/status; done | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 scrape() { curl -fs "http://127.0.0.1:$1/metrics" >"$2" || die "cannot scrape :$1/metrics"; }
@@ -319,29 +323,30 @@ bench_size=""; [ "$SIZE" != 2k ] && bench_size=$SIZE
 
 # bench CONFIG DURATION PHASE ROUND
 bench() {
-  local cfg=$1 dur=$2 phase=$3 round=$4 port out before after up_before up_after cs_before cs_after
+  local cfg=$1 dur=$2 phase=$3 round=$4 port out before after up_before up_after cs_before cs_after sys_before sys_after pf_before pf_after
   port=${PORT[$cfg]}; out="$work/wrk-$cfg-$phase-$round.txt"
   # shellcheck disable=SC2086
-  before=$(cpu_ticks ${PIDS[$cfg]}); up_before=$(cpu_ticks "$up_pid")
+  before=$(cpu_ticks ${PIDS[$cfg]}); up_before=$(cpu_ticks "$up_pid"); sys_before=$(sys_ticks ${PIDS[$cfg]}); pf_before=$(faults ${PIDS[$cfg]})
   # shellcheck disable=SC2086
   cs_before=$(ctx_switches ${PIDS[$cfg]})
   BENCH_REQUEST="$peer/request.json" BENCH_VARIANT="$VARIANT" BENCH_SIZE="$bench_size" "${prio[@]}" taskset -c "$LOADGEN_CPU" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency "${wrk_extra[@]}" -s "$peer/graphql.lua" \
     "http://127.0.0.1:$port/graphql" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
   # shellcheck disable=SC2086
-  after=$(cpu_ticks ${PIDS[$cfg]}); up_after=$(cpu_ticks "$up_pid")
+  after=$(cpu_ticks ${PIDS[$cfg]}); up_after=$(cpu_ticks "$up_pid"); sys_after=$(sys_ticks ${PIDS[$cfg]}); pf_after=$(faults ${PIDS[$cfg]})
   # shellcheck disable=SC2086
   cs_after=$(ctx_switches ${PIDS[$cfg]})
   python3 - "$out" "$cfg" "$phase" "$round" "$((after - before))" "$((up_after - up_before))" \
-    "$HZ" "$((cs_after - cs_before))" >>"$runs" <<'PY'
+    "$HZ" "$((cs_after - cs_before))" "$((sys_after - sys_before))" "$((pf_after - pf_before))" >>"$runs" <<'PY'
 import json, sys
-out, cfg, phase, rnd, ticks, up_ticks, hz, cs = sys.argv[1:]
+out, cfg, phase, rnd, ticks, up_ticks, hz, cs, sys_ticks, faults = sys.argv[1:]
 line = next((l for l in open(out) if l.startswith("WRK_JSON ")), None)
 if line is None:
     sys.exit("peer.sh: no summary in " + out)
 r = json.loads(line[len("WRK_JSON "):])
 r.update(config=cfg, phase=phase, round=int(rnd),
          cpu_seconds=int(ticks) / int(hz), upstream_cpu_seconds=int(up_ticks) / int(hz),
+         sys_cpu_seconds=int(sys_ticks) / int(hz), page_faults=int(faults),
          context_switches=int(cs))
 print(json.dumps(r))
 PY
@@ -526,12 +531,15 @@ if mode in ("rps", "conn"):
             "cpu_seconds": round(cpu, 2),
             "cpu_seconds_per_100k": round(cpu / reqs * 1e5, 3) if reqs else None,
             "cpu_us_per_request": round(cpu / reqs * 1e6, 2) if reqs else None,
+            # The kernel's share (stime): what no user-space saving can touch.
+            "sys_us_per_request": round(sum(r.get("sys_cpu_seconds", 0) for r in rs) / reqs * 1e6, 2) if reqs else None,
             # Requests one fully used core would serve at this cost: the capacity figure that
             # machine noise (other tenants, wake-up latency) disturbs least.
             "requests_per_cpu_second": round(reqs / cpu) if cpu else None,
             "cpu_utilisation": round(cpu / dur, 3) if dur else None,
             "upstream_cpu_utilisation": round(sum(r["upstream_cpu_seconds"] for r in rs) / dur, 3) if dur else None,
             "context_switches_per_request": round(sum(r["context_switches"] for r in rs) / reqs, 2) if reqs else None,
+            "page_faults_per_request": round(sum(r.get("page_faults", 0) for r in rs) / reqs, 3) if reqs else None,
         }
     def ratio(a, b, k):
         if a in summary and b in summary and summary[b][k] and summary[a][k] is not None:
@@ -557,20 +565,22 @@ if mode in ("rps", "conn"):
                 ratios[f"{c}/floor cpu_per_request"] = r
 
     what = "request" if mode == "rps" else "request (= per new connection)"
-    md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | errors |")
-    md.append("|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|")
+    md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | of which kernel µs | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | page faults / req | errors |")
+    md.append("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for c in configs:
         s = summary.get(c)
         if not s:
             continue
         cpu = "-" if c == "direct" else f"{s['cpu_us_per_request']:.1f}"
         cpr = "-" if c == "direct" else ", ".join(f"{x:.1f}" for x in s["cpu_us_per_request_runs"] if x is not None)
+        sys_us = "-" if c == "direct" else f"{s['sys_us_per_request']:.1f}"
         cap = "-" if c == "direct" else f"{s['requests_per_cpu_second']}"
         use = f"{s['cpu_utilisation']:.0%}" + (" (upstream)" if c == "direct" else "")
         md.append(f"| {labels.get(c, c)} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['p999_ms']:.2f} | "
-                  f"{', '.join(str(x) for x in s['rps_runs'])} | {cpu} | {cpr} | {cap} | {use} | {s['context_switches_per_request']:.2f} | {s['errors']} |")
+                  f"{', '.join(str(x) for x in s['rps_runs'])} | {cpu} | {sys_us} | {cpr} | {cap} | {use} | {s['context_switches_per_request']:.2f} | {s['page_faults_per_request']:.3f} | {s['errors']} |")
     md.append("")
-    md.append("CPU: utime+stime of the proxy (every thread; nginx master + worker) from /proc/PID/stat around each run "
+    md.append("CPU: utime+stime of the proxy (every thread; nginx master + worker) from /proc/PID/stat around each run; "
+              "`of which kernel` is the stime part "
               "(clock ticks of 1/%s s). `req per proxy CPU-second` = requests / CPU seconds, what one saturated core "
               "would serve: on a shared machine it is steadier than req/s, which also depends on how fast the proxy "
               "gets its core back after each wait. The `direct` row's CPU use and context switches are the upstream's." % os.sysconf("SC_CLK_TCK"))
