@@ -82,12 +82,14 @@ pub(super) async fn within<F: std::future::Future>(
     }
 }
 
-/// Handles one request.
-pub async fn handle(
+/// Handles one request. Not itself async: the request's state is made here and the future
+/// returned is `route`'s, one level less of future (each level holds its callee's whole
+/// state, moved into place when it starts).
+pub fn handle(
     rt: &'static Runtime,
     conn: Conn,
     mut req: Request<Incoming>,
-) -> Response<ResBody> {
+) -> impl std::future::Future<Output = Response<ResBody>> + Send {
     let start = Instant::now();
     let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
@@ -142,7 +144,7 @@ pub async fn handle(
         request_id,
         generated_id,
     };
-    route(cx, tracker, body, upgrade).await
+    route(cx, tracker, body, upgrade)
 }
 
 async fn route(
@@ -160,7 +162,8 @@ async fn route(
     }
     if rt.pages.maintenance_on() && !rt.pages.allowed_in_maintenance(path) {
         measure(&cx, &mut tracker);
-        let body = name_from_body(rt, body, &mut tracker).await;
+        // Boxed here and below: the rare paths' futures are not part of every request's.
+        let body = Box::pin(name_from_body(rt, body, &mut tracker)).await;
         linger(body);
         return cx.page(503, tracker);
     }
@@ -179,7 +182,7 @@ async fn route(
             format!("{} (static)", cx.parts.method.as_str()).into(),
         ));
         linger(body);
-        return cx.serve_file(&file, 200, &[], tracker).await;
+        return Box::pin(cx.serve_file(&file, 200, &[], tracker)).await;
     }
     measure(&cx, &mut tracker);
     let body = match prefetch(rt, body, &mut tracker).await {
@@ -193,7 +196,9 @@ async fn route(
             return cx.page(refusal.status(), tracker).close();
         }
     };
-    proxy(cx, tracker, body, upgrade).await
+    // By reference: the request's context stays in this future, not copied into each
+    // callee's.
+    proxy(&cx, tracker, body, upgrade).await
 }
 
 /// Names the request: a GraphQL endpoint's operations come from its body, a route's from
@@ -467,7 +472,7 @@ fn upstream_request(cx: &Cx, body: UpBody, upgrade: bool) -> Request<UpBody> {
 /// Passes the request to the app: a healthy backend (or any, when all fail their checks),
 /// a pooled connection or a new one, the next backend when a connection cannot be made.
 async fn proxy(
-    cx: Cx,
+    cx: &Cx,
     mut tracker: Box<Tracker>,
     body: Prefetched,
     upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -530,7 +535,7 @@ async fn proxy(
         };
         tracker.exchange.upstream_sent(Instant::now());
         let upgrading = upgrade.is_some();
-        let mut sent = send(&cx, sender, up_body, upgrading, pump, &mut tracker, reused).await;
+        let mut sent = send(cx, sender, up_body, upgrading, pump, &mut tracker, reused).await;
         if let Sent::Stale = sent {
             // The pooled connection was closed by the app before the request could be sent
             // (or read), or the request repeats no write: sent once more, on a new
@@ -538,7 +543,7 @@ async fn proxy(
             match pool::connect(backend, up.connect_timeout, client).await {
                 Ok(fresh) => {
                     let body = UpBody::Full(whole.clone().flatten());
-                    sent = send(&cx, fresh, body, upgrading, None, &mut tracker, false).await;
+                    sent = send(cx, fresh, body, upgrading, None, &mut tracker, false).await;
                 }
                 Err(e) => {
                     let (status, why) = e.answer();
@@ -667,38 +672,12 @@ async fn send(
             }
         }
     };
-    let mut pumped = pump.is_none();
-    let (mut rest, tx) = match pump {
-        Some((body, tx)) => (Some(body), Some(tx)),
-        None => (None, None),
+    let (answer, pumped) = match pump {
+        None => (tokio::time::timeout(read_timeout, response).await, true),
+        // A body larger than PREFETCH still coming: its own (boxed) future, so that the
+        // common request's state is not sized for it.
+        Some((body, tx)) => Box::pin(answer_while_pumping(rt, response, body, tx, tracker)).await,
     };
-    let answer = async {
-        match (rest.as_mut(), tx) {
-            (Some(body), Some(tx)) => {
-                let mut response = std::pin::pin!(response);
-                let pumping = pump_body(rt, body, tx, tracker);
-                tokio::pin!(pumping);
-                let mut pump_over = false;
-                loop {
-                    tokio::select! {
-                        r = tokio::time::timeout(read_timeout, response.as_mut()) => break r,
-                        done = &mut pumping, if !pump_over => {
-                            pump_over = true;
-                            pumped = done;
-                        }
-                    }
-                }
-            }
-            _ => tokio::time::timeout(read_timeout, response).await,
-        }
-    };
-    let answer = answer.await;
-    if let (false, Some(body)) = (pumped, rest) {
-        // The app failed, or answered, while the body was still coming: read what names the
-        // operation, briefly, so the answer counts against it (and not as an unnamed
-        // request); the rest is read and discarded after the answer.
-        linger(name_from_body(rt, body, tracker).await);
-    }
     match answer {
         Ok(Ok(resp)) => Sent::Answered(resp, pumped),
         Ok(Err(failure)) => match failure {
@@ -712,6 +691,44 @@ async fn send(
         },
         Err(_) => Sent::Failed(504, "upstream read timed out".into()),
     }
+}
+
+/// The app's answer (within `upstream.read_timeout`) while the rest of the request body is
+/// copied upstream; whether the body all went.
+async fn answer_while_pumping<F>(
+    rt: &Runtime,
+    response: F,
+    mut body: Incoming,
+    tx: mpsc::Sender<Result<Bytes, BoxError>>,
+    tracker: &mut Tracker,
+) -> (Result<F::Output, tokio::time::error::Elapsed>, bool)
+where
+    F: std::future::Future,
+{
+    let read_timeout = rt.config.upstream.read_timeout;
+    let mut pumped = false;
+    let answer = {
+        let mut response = std::pin::pin!(response);
+        let pumping = pump_body(rt, &mut body, tx, tracker);
+        tokio::pin!(pumping);
+        let mut pump_over = false;
+        loop {
+            tokio::select! {
+                r = tokio::time::timeout(read_timeout, response.as_mut()) => break r,
+                done = &mut pumping, if !pump_over => {
+                    pump_over = true;
+                    pumped = done;
+                }
+            }
+        }
+    };
+    if !pumped {
+        // The app failed, or answered, while the body was still coming: read what names the
+        // operation, briefly, so the answer counts against it (and not as an unnamed
+        // request); the rest is read and discarded after the answer.
+        linger(name_from_body(rt, body, tracker).await);
+    }
+    (answer, pumped)
 }
 
 fn is_reset(e: &hyper::Error) -> bool {
@@ -902,8 +919,10 @@ impl Cx {
         parts.version = Version::HTTP_11;
         let status = parts.status.as_u16();
         let now = Instant::now();
-        if rt.config.static_files.sendfile {
-            if let Some((file, kept)) = self.sendfile(&parts.headers) {
+        let error_code_name = rt.config.error_code_header.as_deref();
+        let fields = AnswerFields::of(&parts.headers, error_code_name);
+        if rt.config.static_files.sendfile && fields.names_a_file() {
+            if let Some((file, kept)) = self.sendfile(&parts.headers, &fields) {
                 tracker.exchange.response_head(
                     ResponseHead {
                         status,
@@ -914,18 +933,13 @@ impl Cx {
                 tracker.exchange.response_end(now);
                 // The app's body is not wanted; its connection goes with it.
                 drop(body);
-                return self.serve_file(&file, 200, &kept, tracker).await;
+                return Box::pin(self.serve_file(&file, 200, &kept, tracker)).await;
             }
         }
         let head_request = self.parts.method == Method::HEAD;
-        let error_code_header = rt
-            .config
-            .error_code_header
-            .as_deref()
-            .and_then(|n| text(&parts.headers, n));
-        // Each looked up once (a lookup hashes the name).
-        let content_type = text(&parts.headers, header::CONTENT_TYPE);
-        let content_encoding = text(&parts.headers, header::CONTENT_ENCODING);
+        let error_code_header = as_text(fields.error_code);
+        let content_type = as_text(fields.content_type);
+        let content_encoding = as_text(fields.content_encoding);
         tracker.exchange.response_head(
             ResponseHead {
                 status,
@@ -947,13 +961,13 @@ impl Cx {
             self.encoder_for(
                 status,
                 content_type,
-                text(&parts.headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
+                as_text(fields.content_length).and_then(|l| l.parse().ok()),
                 content_encoding,
             )
         };
         let buffered = !streaming
-            && !text(&parts.headers, &X_ACCEL_BUFFERING)
-                .is_some_and(|v| v.eq_ignore_ascii_case("no"));
+            && !as_text(fields.accel_buffering).is_some_and(|v| v.eq_ignore_ascii_case("no"));
+        let names_a_file = fields.names_a_file();
         let source = match (&rt.config.upstream.buffering, buffered) {
             (Some(settings), true) => {
                 match buffer_answer(rt, settings, body, &mut tracker).await {
@@ -977,10 +991,7 @@ impl Cx {
         };
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers, Underscores::Keep);
-        if headers
-            .keys()
-            .any(|n| *n == X_ACCEL_REDIRECT || *n == X_SENDFILE)
-        {
+        if names_a_file {
             headers.remove(&X_ACCEL_REDIRECT);
             headers.remove(&X_SENDFILE);
         }
@@ -1034,8 +1045,12 @@ impl Cx {
 
     /// Whether the app's answer names a file for slogate to serve (`X-Accel-Redirect`,
     /// `X-Sendfile`), with the headers to keep.
-    fn sendfile(&self, headers: &HeaderMap) -> Option<(FoundFile, Vec<(String, String)>)> {
-        let (accel, sendfile) = (text(headers, &X_ACCEL_REDIRECT), text(headers, &X_SENDFILE));
+    fn sendfile(
+        &self,
+        headers: &HeaderMap,
+        fields: &AnswerFields<'_>,
+    ) -> Option<(FoundFile, Vec<(String, String)>)> {
+        let (accel, sendfile) = (as_text(fields.accel_redirect), as_text(fields.sendfile));
         if accel.is_none() && sendfile.is_none() {
             return None;
         }
@@ -1057,6 +1072,57 @@ impl Cx {
             .collect();
         Some((file, kept))
     }
+}
+
+/// The app's answer headers slogate reads, found in one pass over them (a lookup by name
+/// hashes the name; an answer has a dozen headers or so). Each is the first value of its
+/// name, as `HeaderMap::get` gives.
+#[derive(Default)]
+struct AnswerFields<'a> {
+    content_type: Option<&'a HeaderValue>,
+    content_encoding: Option<&'a HeaderValue>,
+    content_length: Option<&'a HeaderValue>,
+    accel_buffering: Option<&'a HeaderValue>,
+    accel_redirect: Option<&'a HeaderValue>,
+    sendfile: Option<&'a HeaderValue>,
+    /// `error_code_header`'s, when one is configured.
+    error_code: Option<&'a HeaderValue>,
+}
+
+impl<'a> AnswerFields<'a> {
+    fn of(headers: &'a HeaderMap, error_code_name: Option<&str>) -> Self {
+        let mut f = AnswerFields::default();
+        for (name, value) in headers {
+            let slot = if name == header::CONTENT_TYPE {
+                &mut f.content_type
+            } else if name == header::CONTENT_LENGTH {
+                &mut f.content_length
+            } else if name == header::CONTENT_ENCODING {
+                &mut f.content_encoding
+            } else if name == X_ACCEL_BUFFERING {
+                &mut f.accel_buffering
+            } else if name == X_ACCEL_REDIRECT {
+                &mut f.accel_redirect
+            } else if name == X_SENDFILE {
+                &mut f.sendfile
+            } else if error_code_name.is_some_and(|n| name.as_str().eq_ignore_ascii_case(n)) {
+                &mut f.error_code
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        f
+    }
+
+    /// The app named a file for slogate to serve (`X-Accel-Redirect`, `X-Sendfile`).
+    fn names_a_file(&self) -> bool {
+        self.accel_redirect.is_some() || self.sendfile.is_some()
+    }
+}
+
+fn as_text(value: Option<&HeaderValue>) -> Option<&str> {
+    value.and_then(|v| v.to_str().ok())
 }
 
 /// Closes the client connection after this answer (a refused body may still be arriving).
@@ -1141,4 +1207,23 @@ async fn buffer_answer(
     }
     tracker.exchange.response_end(now);
     Ok(Source::Full(joined(held, size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns.
+    fn future_size<A, B, C, F>(_: fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Each request's future is moved into its box when it starts, and each level of it into
+    /// its caller's state: it was ~6 KB (the context copied into every level, the rare paths'
+    /// futures inline) before the context went by reference and the rare paths were boxed.
+    #[test]
+    fn a_request_future_is_not_sized_for_the_rare_paths() {
+        let size = future_size::<&'static Runtime, Conn, Request<Incoming>, _>(handle);
+        assert!(size <= 3072, "a request's future is {size} bytes");
+    }
 }
