@@ -17,16 +17,17 @@ pub type DocumentVerdict = Arc<Result<DocumentSummary, DocumentError>>;
 #[derive(Clone)]
 struct DocumentWeight;
 
-impl Weighter<Box<str>, DocumentVerdict> for DocumentWeight {
-    fn weight(&self, key: &Box<str>, _val: &DocumentVerdict) -> u64 {
+impl Weighter<Box<[u8]>, DocumentVerdict> for DocumentWeight {
+    fn weight(&self, key: &Box<[u8]>, _val: &DocumentVerdict) -> u64 {
         // The key dominates; the summary is a few small allocations.
         key.len() as u64 + 128
     }
 }
 
-/// Documents already read, keyed by their full text.
+/// Documents already read, keyed by their full text (as bytes: a request's document is
+/// checked for UTF-8 only when it is not known yet).
 pub struct DocumentCache {
-    inner: Cache<Box<str>, DocumentVerdict, DocumentWeight>,
+    inner: Cache<Box<[u8]>, DocumentVerdict, DocumentWeight>,
     max_document: usize,
 }
 
@@ -47,7 +48,7 @@ impl DocumentCache {
 
     /// The verdict on `doc`, read now if it was not known.
     pub fn get_or_scan(&self, doc: &str) -> DocumentVerdict {
-        self.get_or_scan_keyed(doc, || Some(std::borrow::Cow::Borrowed(doc)))
+        self.get_or_scan_keyed(doc.as_bytes(), || Some(std::borrow::Cow::Borrowed(doc)))
     }
 
     /// The verdict on the document stored under `key`, which `text` produces on a miss.
@@ -55,7 +56,7 @@ impl DocumentCache {
     /// `text` returning `None` (an undecodable document) is a syntax error.
     pub fn get_or_scan_keyed<'a>(
         &self,
-        key: &str,
+        key: &[u8],
         text: impl FnOnce() -> Option<std::borrow::Cow<'a, str>>,
     ) -> DocumentVerdict {
         if let Some(hit) = self.inner.get(key) {

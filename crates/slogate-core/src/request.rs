@@ -239,23 +239,27 @@ pub fn is_graphql_name(s: &str) -> bool {
 enum Query {
     /// Plain text (GET parameters, `application/graphql`).
     Text(String),
-    /// The raw content of a JSON string, escapes untouched.
-    JsonEscaped(String),
+    /// The raw content of a JSON string, escapes untouched, as sent (not checked for UTF-8
+    /// until the document is read: a known document needs no check).
+    JsonEscaped(Vec<u8>),
 }
 
 impl Query {
     fn decoded(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             Query::Text(t) => Some(std::borrow::Cow::Borrowed(t)),
+            // Invalid UTF-8 is replaced (U+FFFD), as in every other string of the request.
             Query::JsonEscaped(raw) => {
-                crate::json::unescape(raw.as_bytes()).map(std::borrow::Cow::Owned)
+                crate::json::unescape(String::from_utf8_lossy(raw).as_bytes())
+                    .map(std::borrow::Cow::Owned)
             }
         }
     }
 
-    fn key(&self) -> &str {
+    fn key(&self) -> &[u8] {
         match self {
-            Query::Text(t) | Query::JsonEscaped(t) => t,
+            Query::Text(t) => t.as_bytes(),
+            Query::JsonEscaped(raw) => raw,
         }
     }
 }
@@ -382,15 +386,17 @@ impl Visitor for RequestVisitor {
     }
 
     fn string(&mut self, parent: Tag, key: Key<'_>, value: &[u8], truncated: bool) {
+        if let (OP, Key::Member(b"query"), false) = (parent, key, truncated) {
+            // Kept as bytes: checked for UTF-8 only if the document is new.
+            self.current.query = Some(Query::JsonEscaped(value.to_vec()));
+            return;
+        }
         // from_utf8 has a fast path that from_utf8_lossy lacks; invalid bytes are rare.
         let text = match std::str::from_utf8(value) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(value),
         };
         match (parent, key) {
-            (OP, Key::Member(b"query")) if !truncated => {
-                self.current.query = Some(Query::JsonEscaped(text.into_owned()))
-            }
             (OP, Key::Member(b"operationName")) if truncated => self.current.name_invalid = true,
             (OP, Key::Member(b"operationName")) => self.current.set_name(&text),
             (PERSISTED, Key::Member(b"sha256Hash")) => self.current.set_hash(&text),
@@ -679,6 +685,18 @@ mod tests {
             body,
         );
         assert_eq!(names(&r), vec![("Up".into(), "mutation")]);
+    }
+
+    /// The document is kept as bytes until it is read: a byte that is not UTF-8 inside one
+    /// of its strings is replaced, as before, not taken for a syntax error; and the same
+    /// bytes again are known (the cache is keyed by the bytes).
+    #[test]
+    fn a_document_with_bytes_that_are_not_utf8_is_still_read() {
+        let body = b"{\"query\":\"query Find { find(name: \\\"caf\xe9\\\") { id } }\"}";
+        for _ in 0..2 {
+            let r = extract("POST", Some("application/json"), None, body);
+            assert_eq!(names(&r), vec![("Find".into(), "query")]);
+        }
     }
 
     #[test]
