@@ -62,6 +62,60 @@ struct Cx {
     client: forwarded::Client,
     request_id: HeaderValue,
     generated_id: bool,
+    /// The status to refuse the request with before the app ([`refusal`]).
+    refused: Option<u16>,
+    /// The request's `Content-Length`: whether it has one, and its value when it reads as one.
+    has_length: bool,
+    declared_length: Option<u64>,
+    content_type: Option<HeaderValue>,
+    accept_encoding: Option<HeaderValue>,
+}
+
+/// The request headers slogate reads, found in one pass over them (a lookup by name hashes
+/// the name; a request has a dozen headers or so). Each is the first value of its name, as
+/// `HeaderMap::get` gives; `Host` is counted.
+#[derive(Default)]
+struct RequestFields<'a> {
+    host: Option<&'a HeaderValue>,
+    hosts: usize,
+    transfer_encoding: bool,
+    content_length: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    accept_encoding: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    request_id: Option<&'a HeaderValue>,
+    forwarded_for: Option<&'a HeaderValue>,
+}
+
+impl<'a> RequestFields<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut f = RequestFields::default();
+        for (name, value) in headers {
+            let slot = if name == header::HOST {
+                f.hosts += 1;
+                &mut f.host
+            } else if name == header::CONTENT_LENGTH {
+                &mut f.content_length
+            } else if name == header::CONTENT_TYPE {
+                &mut f.content_type
+            } else if name == header::USER_AGENT {
+                &mut f.user_agent
+            } else if name == header::ACCEPT_ENCODING {
+                &mut f.accept_encoding
+            } else if name == header::TRANSFER_ENCODING {
+                f.transfer_encoding = true;
+                continue;
+            } else if name == X_REQUEST_ID {
+                &mut f.request_id
+            } else if name == forwarded::X_FORWARDED_FOR {
+                &mut f.forwarded_for
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        f
+    }
 }
 
 fn text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
@@ -93,7 +147,8 @@ pub fn handle(
     let start = Instant::now();
     let upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
-    let (request_id, generated_id) = match parts.headers.get(&X_REQUEST_ID) {
+    let fields = RequestFields::of(&parts.headers);
+    let (request_id, generated_id) = match fields.request_id {
         Some(v) if request_id::is_acceptable(v.as_bytes()) => (v.clone(), false),
         _ => (
             HeaderValue::from_bytes(&request_id::generate_bytes())
@@ -103,7 +158,7 @@ pub fn handle(
     };
     let client = forwarded::client(
         conn.peer,
-        text(&parts.headers, &forwarded::X_FORWARDED_FOR),
+        as_text(fields.forwarded_for),
         &rt.config.server.trusted_proxies,
     );
     let path = if rt.config.access_log.include_query {
@@ -133,12 +188,18 @@ pub fn handle(
             } else {
                 String::new()
             },
-            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+            user_agent: fields.user_agent.cloned(),
         },
     });
+    let declared_length = as_text(fields.content_length).and_then(|v| v.trim().parse().ok());
     let cx = Cx {
         rt,
         conn,
+        refused: refusal(&parts, &fields),
+        has_length: fields.content_length.is_some(),
+        declared_length,
+        content_type: fields.content_type.cloned(),
+        accept_encoding: fields.accept_encoding.cloned(),
         parts,
         client,
         request_id,
@@ -155,7 +216,7 @@ async fn route(
 ) -> Response<ResBody> {
     let rt = cx.rt;
     let path = cx.parts.uri.path();
-    if let Some(status) = refusal(&cx.parts) {
+    if let Some(status) = cx.refused {
         measure(&cx, &mut tracker);
         linger(body);
         return cx.page(status, tracker).close();
@@ -168,9 +229,7 @@ async fn route(
         return cx.page(503, tracker);
     }
     if let Some(limit) = rt.config.server.max_body_size {
-        let declared = text(&cx.parts.headers, header::CONTENT_LENGTH)
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit) {
+        if cx.declared_length.is_some_and(|len| len > limit) {
             // Answered before any upstream call; the body is not inspected.
             measure(&cx, &mut tracker);
             linger(body);
@@ -210,7 +269,7 @@ fn measure(cx: &Cx, tracker: &mut Tracker) {
         Measure::graphql(
             &rt.extractor,
             method,
-            text(&cx.parts.headers, header::CONTENT_TYPE),
+            as_text(cx.content_type.as_ref()),
             cx.parts.uri.query(),
         )
     } else {
@@ -359,14 +418,13 @@ fn linger(mut body: Incoming) {
 /// The status for a request refused before the app: a head two servers could read two ways
 /// (RFC 9112 3.2, 6.1, 6.3), a target a proxy must not pass on, a method nginx refuses. The
 /// request-parsing table in `docs/request-parsing.md` lists each case beside nginx.
-fn refusal(parts: &http::request::Parts) -> Option<u16> {
+fn refusal(parts: &http::request::Parts, fields: &RequestFields<'_>) -> Option<u16> {
     let headers = &parts.headers;
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
+    let host = fields.host;
+    if fields.hosts > 1 {
         return Some(400);
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) && !plain_chunked(headers) {
+    if fields.transfer_encoding && !plain_chunked(headers) {
         return Some(400);
     }
     if parts.version == Version::HTTP_11 && host.is_none() && parts.uri.authority().is_none() {
@@ -522,12 +580,10 @@ async fn proxy(
             (Some(b), _) => (UpBody::Full(b.clone()), None),
             (None, Some((first, more))) => {
                 let (tx, rx) = mpsc::channel(2);
-                let length = text(&cx.parts.headers, header::CONTENT_LENGTH)
-                    .and_then(|v| v.trim().parse().ok());
                 let body = UpBody::Streaming {
                     first: Some(first),
                     rest: rx,
-                    length,
+                    length: cx.declared_length,
                 };
                 (body, Some((more, tx)))
             }
@@ -659,7 +715,7 @@ async fn send(
                 let head = app::Head {
                     method: &cx.parts.method,
                     target: cx.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-                    declared_length: cx.parts.headers.contains_key(header::CONTENT_LENGTH),
+                    declared_length: cx.has_length,
                 };
                 let lines = |out: &mut Vec<u8>| {
                     let forwarding = forwarding(cx);
@@ -822,7 +878,7 @@ impl Cx {
         if (method != Method::GET && method != Method::HEAD) || rt.is_graphql_path(path) {
             return None;
         }
-        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING);
+        let accept = as_text(self.accept_encoding.as_ref());
         static_files::find(settings, root, path, accept)
     }
 
@@ -896,7 +952,7 @@ impl Cx {
         if !static_files::compressible(settings, status, head, content_type, len, encoding) {
             return None;
         }
-        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING)?;
+        let accept = as_text(self.accept_encoding.as_ref())?;
         settings
             .algorithms
             .iter()
@@ -1055,7 +1111,7 @@ impl Cx {
             return None;
         }
         let settings = &self.rt.config.static_files;
-        let accept = text(&self.parts.headers, header::ACCEPT_ENCODING);
+        let accept = as_text(self.accept_encoding.as_ref());
         let found = static_files::sendfile_target(settings, accel, sendfile)
             .and_then(|p| static_files::sendfile_file(settings, p, accept));
         let Some(file) = found else {
