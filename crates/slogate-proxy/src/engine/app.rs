@@ -12,6 +12,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
 
 use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
@@ -136,6 +137,8 @@ pub struct Conn {
     /// answer the app has already written comes in one read, as hyper's adaptive buffer
     /// takes it).
     read_size: usize,
+    /// How long a write of the request may wait for the app to take bytes (set per request).
+    write_timeout: Duration,
     /// Counted in `slogate_upstream_connections_open` while it lives.
     _open: Counted,
 }
@@ -157,6 +160,7 @@ impl Conn {
             buf: BytesMut::new(),
             out: Vec::new(),
             read_size: MIN_READ,
+            write_timeout: Duration::from_secs(60),
             _open: Counted::new(open),
         }
     }
@@ -190,6 +194,9 @@ pub enum SendError {
     /// The app closed or reset the connection before any byte of an answer (on a reused
     /// connection, most likely its keep-alive timeout).
     Closed(String),
+    /// The app took none of the request for `upstream.write_timeout` (nginx's
+    /// `proxy_send_timeout`): answered 504, as nginx does.
+    TimedOut(String),
     /// Anything else.
     Failed(String),
 }
@@ -198,7 +205,9 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Unsent(e) => write!(f, "connection closed before the request: {e}"),
-            SendError::Closed(why) | SendError::Failed(why) => f.write_str(why),
+            SendError::Closed(why) | SendError::TimedOut(why) | SendError::Failed(why) => {
+                f.write_str(why)
+            }
         }
     }
 }
@@ -215,14 +224,16 @@ pub struct Head<'a> {
 
 /// Sends a request on `conn` (its `head`, the header lines `lines` writes, which leave out
 /// `Content-Length`, `Transfer-Encoding` and `Expect`, and `body`) and reads the head of the
-/// answer.
+/// answer. Each write waits at most `write_timeout` for the app to take bytes.
 pub async fn send(
     mut conn: Box<Conn>,
     head: Head<'_>,
     lines: impl FnOnce(&mut Vec<u8>),
     body: UpBody,
+    write_timeout: Duration,
 ) -> Result<Response<AppBody>, SendError> {
     let head_request = *head.method == Method::HEAD;
+    conn.write_timeout = write_timeout;
     let whole = write_request(&mut conn, &head, lines, body).await?;
     let (head, resp) = read_head(&mut conn, head_request).await?;
     // The body's state, and the room the next answer's first read gets (this one's size).
@@ -352,10 +363,17 @@ async fn write_request(
 
 /// Writes bytes of the request body (after its head).
 async fn write_body(conn: &mut Conn, bytes: &[u8]) -> Result<(), SendError> {
-    conn.io
-        .write_all(bytes)
-        .await
-        .map_err(failed("request body"))
+    let limit = conn.write_timeout;
+    match super::handler::within(limit, conn.io.write_all(bytes)).await {
+        Ok(written) => written.map_err(failed("request body")),
+        Err(_) => Err(write_timed_out(limit)),
+    }
+}
+
+fn write_timed_out(limit: Duration) -> SendError {
+    SendError::TimedOut(format!(
+        "upstream write timed out: the app took nothing of the request for {limit:?} (upstream.write_timeout)"
+    ))
 }
 
 fn failed(what: &'static str) -> impl Fn(io::Error) -> SendError {
@@ -366,8 +384,13 @@ fn failed(what: &'static str) -> impl Fn(io::Error) -> SendError {
 /// left.
 async fn first_write(conn: &mut Conn) -> Result<(), SendError> {
     let mut written = 0;
+    let limit = conn.write_timeout;
     while written < conn.out.len() {
-        match conn.io.write(&conn.out[written..]).await {
+        let wrote = super::handler::within(limit, conn.io.write(&conn.out[written..])).await;
+        let Ok(wrote) = wrote else {
+            return Err(write_timed_out(limit));
+        };
+        match wrote {
             Ok(0) => {
                 let e = io::Error::from(io::ErrorKind::WriteZero);
                 return Err(if written == 0 {
@@ -896,6 +919,7 @@ mod tests {
             head,
             |out| super::super::head::write_lines(out, &parts.headers),
             body,
+            Duration::from_secs(5),
         )
         .await
     }
@@ -912,6 +936,42 @@ mod tests {
             .await
             .map(|b| b.to_bytes().to_vec())
             .map_err(|e| e.to_string())
+    }
+
+    /// `upstream.write_timeout` (nginx's `proxy_send_timeout`): an app that takes none of a
+    /// large body for that long fails the request as timed out (504), not after
+    /// `read_timeout`.
+    #[test]
+    fn an_app_that_stops_reading_the_request_times_the_write_out() {
+        rt().block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            // Accepts and holds the connection without reading a byte.
+            let _app = tokio::spawn(async move {
+                let (s, _) = l.accept().await.unwrap();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(s);
+            });
+            let open = gauge();
+            let conn = connect(&addr, &open).await;
+            let big = Bytes::from(vec![b'x'; 64 << 20]);
+            let method = Method::POST;
+            let head = Head {
+                method: &method,
+                target: "/upload",
+                declared_length: true,
+            };
+            let started = std::time::Instant::now();
+            let limit = Duration::from_millis(300);
+            let sent = send(conn, head, |_| {}, UpBody::Full(Some(big)), limit).await;
+            let took = started.elapsed();
+            assert!(
+                matches!(sent, Err(SendError::TimedOut(_))),
+                "{:?}",
+                sent.err()
+            );
+            assert!(took >= limit && took < Duration::from_secs(10), "{took:?}");
+        });
     }
 
     #[test]
@@ -1104,6 +1164,7 @@ mod tests {
                     Err(SendError::Closed(_)) => "closed",
                     Err(SendError::Failed(_)) => "failed",
                     Err(SendError::Unsent(_)) => "unsent",
+                    Err(SendError::TimedOut(_)) => "timed out",
                     Ok(_) => "answered",
                 };
                 assert_eq!(got, want, "{}", String::from_utf8_lossy(answer));

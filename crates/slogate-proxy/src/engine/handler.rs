@@ -650,6 +650,8 @@ enum Failure {
     Unsent(String),
     /// The app closed or reset the connection before answering.
     ClosedEarly(String),
+    /// The app took none of the request for `upstream.write_timeout`.
+    TimedOut(String),
     /// Anything else.
     Other(String),
 }
@@ -671,6 +673,7 @@ impl Failure {
         match e {
             app::SendError::Unsent(_) => Failure::Unsent(why),
             app::SendError::Closed(_) => Failure::ClosedEarly(why),
+            app::SendError::TimedOut(_) => Failure::TimedOut(why),
             app::SendError::Failed(_) => Failure::Other(why),
         }
     }
@@ -722,7 +725,7 @@ async fn send(
                     let (headers, authority) = (&cx.parts.headers, cx.parts.uri.authority());
                     head::write_upstream_lines(out, headers, authority, upgrade, &forwarding);
                 };
-                app::send(conn, head, lines, body)
+                app::send(conn, head, lines, body, rt.config.upstream.write_timeout)
                     .await
                     .map_err(Failure::slogate)
             }
@@ -744,6 +747,7 @@ async fn send(
             Failure::Unsent(why) | Failure::ClosedEarly(why) | Failure::Other(why) => {
                 Sent::Failed(502, why)
             }
+            Failure::TimedOut(why) => Sent::Failed(504, why),
         },
         Err(_) => Sent::Failed(504, "upstream read timed out".into()),
     }
