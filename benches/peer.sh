@@ -309,6 +309,9 @@ probe() { # cfg
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo "$t"; }
 # The kernel's part of it (stime): system calls, and the loopback TCP work they run.
 sys_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $15}' "/proc/$p/stat") )); done; echo "$t"; }
+# TCP segments sent on the whole machine (loopback: every segment of wrk, the proxy and the
+# upstream, acknowledgements included); per request, it tells a proxy that sends extra ones.
+tcp_out_segs() { awk '/^Tcp:/ { if (h) { print $12; exit } else h = 1 }' /proc/net/snmp; }
 # Minor page faults (memory the kernel maps on first touch, each a trap into the kernel).
 faults() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $10}' "/proc/$p/stat") )); done; echo "$t"; }
 # Context switches (voluntary + involuntary) of every thread of the given processes.
@@ -323,30 +326,30 @@ bench_size=""; [ "$SIZE" != 2k ] && bench_size=$SIZE
 
 # bench CONFIG DURATION PHASE ROUND
 bench() {
-  local cfg=$1 dur=$2 phase=$3 round=$4 port out before after up_before up_after cs_before cs_after sys_before sys_after pf_before pf_after
+  local cfg=$1 dur=$2 phase=$3 round=$4 port out before after up_before up_after cs_before cs_after sys_before sys_after pf_before pf_after seg_before seg_after
   port=${PORT[$cfg]}; out="$work/wrk-$cfg-$phase-$round.txt"
   # shellcheck disable=SC2086
-  before=$(cpu_ticks ${PIDS[$cfg]}); up_before=$(cpu_ticks "$up_pid"); sys_before=$(sys_ticks ${PIDS[$cfg]}); pf_before=$(faults ${PIDS[$cfg]})
+  before=$(cpu_ticks ${PIDS[$cfg]}); up_before=$(cpu_ticks "$up_pid"); sys_before=$(sys_ticks ${PIDS[$cfg]}); pf_before=$(faults ${PIDS[$cfg]}); seg_before=$(tcp_out_segs)
   # shellcheck disable=SC2086
   cs_before=$(ctx_switches ${PIDS[$cfg]})
   BENCH_REQUEST="$peer/request.json" BENCH_VARIANT="$VARIANT" BENCH_SIZE="$bench_size" "${prio[@]}" taskset -c "$LOADGEN_CPU" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency "${wrk_extra[@]}" -s "$peer/graphql.lua" \
     "http://127.0.0.1:$port/graphql" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
   # shellcheck disable=SC2086
-  after=$(cpu_ticks ${PIDS[$cfg]}); up_after=$(cpu_ticks "$up_pid"); sys_after=$(sys_ticks ${PIDS[$cfg]}); pf_after=$(faults ${PIDS[$cfg]})
+  after=$(cpu_ticks ${PIDS[$cfg]}); up_after=$(cpu_ticks "$up_pid"); sys_after=$(sys_ticks ${PIDS[$cfg]}); pf_after=$(faults ${PIDS[$cfg]}); seg_after=$(tcp_out_segs)
   # shellcheck disable=SC2086
   cs_after=$(ctx_switches ${PIDS[$cfg]})
   python3 - "$out" "$cfg" "$phase" "$round" "$((after - before))" "$((up_after - up_before))" \
-    "$HZ" "$((cs_after - cs_before))" "$((sys_after - sys_before))" "$((pf_after - pf_before))" >>"$runs" <<'PY'
+    "$HZ" "$((cs_after - cs_before))" "$((sys_after - sys_before))" "$((pf_after - pf_before))" "$((seg_after - seg_before))" >>"$runs" <<'PY'
 import json, sys
-out, cfg, phase, rnd, ticks, up_ticks, hz, cs, sys_ticks, faults = sys.argv[1:]
+out, cfg, phase, rnd, ticks, up_ticks, hz, cs, sys_ticks, faults, segs = sys.argv[1:]
 line = next((l for l in open(out) if l.startswith("WRK_JSON ")), None)
 if line is None:
     sys.exit("peer.sh: no summary in " + out)
 r = json.loads(line[len("WRK_JSON "):])
 r.update(config=cfg, phase=phase, round=int(rnd),
          cpu_seconds=int(ticks) / int(hz), upstream_cpu_seconds=int(up_ticks) / int(hz),
-         sys_cpu_seconds=int(sys_ticks) / int(hz), page_faults=int(faults),
+         sys_cpu_seconds=int(sys_ticks) / int(hz), page_faults=int(faults), tcp_segments=int(segs),
          context_switches=int(cs))
 print(json.dumps(r))
 PY
@@ -540,6 +543,7 @@ if mode in ("rps", "conn"):
             "upstream_cpu_utilisation": round(sum(r["upstream_cpu_seconds"] for r in rs) / dur, 3) if dur else None,
             "context_switches_per_request": round(sum(r["context_switches"] for r in rs) / reqs, 2) if reqs else None,
             "page_faults_per_request": round(sum(r.get("page_faults", 0) for r in rs) / reqs, 3) if reqs else None,
+            "tcp_segments_per_request": round(sum(r.get("tcp_segments", 0) for r in rs) / reqs, 2) if reqs else None,
         }
     def ratio(a, b, k):
         if a in summary and b in summary and summary[b][k] and summary[a][k] is not None:
@@ -565,8 +569,8 @@ if mode in ("rps", "conn"):
                 ratios[f"{c}/floor cpu_per_request"] = r
 
     what = "request" if mode == "rps" else "request (= per new connection)"
-    md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | of which kernel µs | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | page faults / req | errors |")
-    md.append("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | of which kernel µs | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | page faults / req | TCP segments / req | errors |")
+    md.append("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for c in configs:
         s = summary.get(c)
         if not s:
@@ -577,7 +581,7 @@ if mode in ("rps", "conn"):
         cap = "-" if c == "direct" else f"{s['requests_per_cpu_second']}"
         use = f"{s['cpu_utilisation']:.0%}" + (" (upstream)" if c == "direct" else "")
         md.append(f"| {labels.get(c, c)} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['p999_ms']:.2f} | "
-                  f"{', '.join(str(x) for x in s['rps_runs'])} | {cpu} | {sys_us} | {cpr} | {cap} | {use} | {s['context_switches_per_request']:.2f} | {s['page_faults_per_request']:.3f} | {s['errors']} |")
+                  f"{', '.join(str(x) for x in s['rps_runs'])} | {cpu} | {sys_us} | {cpr} | {cap} | {use} | {s['context_switches_per_request']:.2f} | {s['page_faults_per_request']:.3f} | {s['tcp_segments_per_request']:.2f} | {s['errors']} |")
     md.append("")
     md.append("CPU: utime+stime of the proxy (every thread; nginx master + worker) from /proc/PID/stat around each run; "
               "`of which kernel` is the stime part "
