@@ -12,7 +12,7 @@ use slogate_diagnostics::{FileError, COMMAND_LINE};
 /// jemalloc, not glibc's malloc. Measured on the peer benchmark (docs/performance.md):
 /// glibc spent ~6,000 instructions per request on a few dozen small allocations (hyper's
 /// buffers, the handler's future, the core's vectors); jemalloc takes 2,100 fewer in all,
-/// and an idle keep-alive connection holds 11.2 KiB instead of 13.2. mimalloc took 4,200
+/// and an idle keep-alive connection holds 9.8-11.2 KiB instead of 13.2. mimalloc took 4,200
 /// fewer but held 19.8 KiB per idle connection (over #10's 16 KiB).
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
