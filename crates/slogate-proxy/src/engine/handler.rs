@@ -64,11 +64,39 @@ struct Cx {
     generated_id: bool,
     /// The status to refuse the request with before the app ([`refusal`]).
     refused: Option<u16>,
-    /// The request's `Content-Length`: whether it has one, and its value when it reads as one.
-    has_length: bool,
-    declared_length: Option<u64>,
+    /// The request's `Content-Length`.
+    length: Declared,
     content_type: Option<HeaderValue>,
     accept_encoding: Option<HeaderValue>,
+}
+
+/// A request's `Content-Length`, as declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Declared {
+    /// No `Content-Length`.
+    Absent,
+    /// One that does not read as a number (hyper refuses most such requests itself).
+    Unreadable,
+    /// This many bytes.
+    Bytes(u64),
+}
+
+impl Declared {
+    fn of(value: Option<&HeaderValue>) -> Declared {
+        match value {
+            None => Declared::Absent,
+            Some(v) => as_text(Some(v))
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(Declared::Unreadable, Declared::Bytes),
+        }
+    }
+
+    fn bytes(self) -> Option<u64> {
+        match self {
+            Declared::Bytes(n) => Some(n),
+            Declared::Absent | Declared::Unreadable => None,
+        }
+    }
 }
 
 /// The request headers slogate reads, found in one pass over them (a lookup by name hashes
@@ -191,13 +219,11 @@ pub fn handle(
             user_agent: fields.user_agent.cloned(),
         },
     });
-    let declared_length = as_text(fields.content_length).and_then(|v| v.trim().parse().ok());
     let cx = Cx {
         rt,
         conn,
         refused: refusal(&parts, &fields),
-        has_length: fields.content_length.is_some(),
-        declared_length,
+        length: Declared::of(fields.content_length),
         content_type: fields.content_type.cloned(),
         accept_encoding: fields.accept_encoding.cloned(),
         parts,
@@ -229,7 +255,7 @@ async fn route(
         return cx.page(503, tracker);
     }
     if let Some(limit) = rt.config.server.max_body_size {
-        if cx.declared_length.is_some_and(|len| len > limit) {
+        if cx.length.bytes().is_some_and(|len| len > limit) {
             // Answered before any upstream call; the body is not inspected.
             measure(&cx, &mut tracker);
             linger(body);
@@ -583,7 +609,7 @@ async fn proxy(
                 let body = UpBody::Streaming {
                     first: Some(first),
                     rest: rx,
-                    length: cx.declared_length,
+                    length: cx.length.bytes(),
                 };
                 (body, Some((more, tx)))
             }
@@ -718,7 +744,7 @@ async fn send(
                 let head = app::Head {
                     method: &cx.parts.method,
                     target: cx.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-                    declared_length: cx.has_length,
+                    declared_length: cx.length != Declared::Absent,
                 };
                 let lines = |out: &mut Vec<u8>| {
                     let forwarding = forwarding(cx);
