@@ -173,7 +173,7 @@ impl OperationExtractor {
     fn resolve_document(&self, query: &Query, name: Option<&str>, hash: Option<&str>) -> Operation {
         let verdict = self
             .documents
-            .get_or_scan_keyed(query.key(), || query.decoded());
+            .get_or_scan_keyed(&query.key(), || query.decoded());
         let Ok(summary) = verdict.as_ref() else {
             return Operation::invalid();
         };
@@ -256,10 +256,20 @@ impl Query {
         }
     }
 
-    fn key(&self) -> &[u8] {
+    /// The document cache's key: a JSON string's raw content, and a plain document as
+    /// JSON would carry it. Plain text is its own key unless it holds a backslash, the only
+    /// way it could equal another document's escaped form (`a(s: \"x\")` is broken
+    /// GraphQL as plain text, valid once unescaped): a GET could otherwise plant its verdict
+    /// on a JSON request's document.
+    fn key(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            Query::Text(t) => t.as_bytes(),
-            Query::JsonEscaped(raw) => raw,
+            Query::Text(t) if t.contains('\\') => {
+                let mut quoted = Vec::with_capacity(t.len() + 8);
+                crate::json::write_string(&mut quoted, t);
+                std::borrow::Cow::Owned(quoted[1..quoted.len() - 1].to_vec())
+            }
+            Query::Text(t) => std::borrow::Cow::Borrowed(t.as_bytes()),
+            Query::JsonEscaped(raw) => std::borrow::Cow::Borrowed(raw),
         }
     }
 }
@@ -696,6 +706,45 @@ mod tests {
         for _ in 0..2 {
             let r = extract("POST", Some("application/json"), None, body);
             assert_eq!(names(&r), vec![("Find".into(), "query")]);
+        }
+    }
+
+    /// A GET's plain document and a JSON body's escaped document share the cache only when
+    /// they are the same document: the same bytes meaning two documents (one of them broken)
+    /// get their own verdicts, whichever comes first.
+    #[test]
+    fn a_plain_document_cannot_take_an_escaped_ones_verdict() {
+        let escaped = r#"query Q { a(s: \"x\") }"#; // as the JSON string's raw content
+        let body = format!(r#"{{"query":"{escaped}"}}"#);
+        let get = |ex: &OperationExtractor| {
+            let qs = format!(
+                "query={}",
+                escaped
+                    .replace(' ', "+")
+                    .replace('"', "%22")
+                    .replace('\\', "%5C")
+            );
+            let mut insp = ex.inspect("GET", None, Some(&qs));
+            insp.feed(b"");
+            names(&insp.finish(ex))
+        };
+        let post = |ex: &OperationExtractor| {
+            let mut insp = ex.inspect("POST", Some("application/json"), None);
+            insp.feed(body.as_bytes());
+            names(&insp.finish(ex))
+        };
+        let valid = vec![("Q".to_string(), "query")];
+        for get_first in [true, false] {
+            let ex = OperationExtractor::new(ExtractorOptions::default());
+            let (g, p) = if get_first {
+                let g = get(&ex);
+                (g, post(&ex))
+            } else {
+                let p = post(&ex);
+                (get(&ex), p)
+            };
+            assert_eq!(p, valid, "get first: {get_first}");
+            assert_ne!(g, valid, "get first: {get_first}");
         }
     }
 
