@@ -137,8 +137,6 @@ pub struct Conn {
     /// answer the app has already written comes in one read, as hyper's adaptive buffer
     /// takes it).
     read_size: usize,
-    /// How long a write of the request may wait for the app to take bytes (set per request).
-    write_timeout: Duration,
     /// Counted in `slogate_upstream_connections_open` while it lives.
     _open: Counted,
 }
@@ -160,7 +158,6 @@ impl Conn {
             buf: BytesMut::new(),
             out: Vec::new(),
             read_size: MIN_READ,
-            write_timeout: Duration::from_secs(60),
             _open: Counted::new(open),
         }
     }
@@ -233,8 +230,7 @@ pub async fn send(
     write_timeout: Duration,
 ) -> Result<Response<AppBody>, SendError> {
     let head_request = *head.method == Method::HEAD;
-    conn.write_timeout = write_timeout;
-    let whole = write_request(&mut conn, &head, lines, body).await?;
+    let whole = write_request(&mut conn, &head, lines, body, write_timeout).await?;
     let (head, resp) = read_head(&mut conn, head_request).await?;
     // The body's state, and the room the next answer's first read gets (this one's size).
     let (state, read_size) = match head.framing {
@@ -265,6 +261,7 @@ async fn write_request(
     head: &Head<'_>,
     lines: impl FnOnce(&mut Vec<u8>),
     body: UpBody,
+    limit: Duration,
 ) -> Result<bool, SendError> {
     let out = &mut conn.out;
     out.clear();
@@ -289,17 +286,17 @@ async fn write_request(
             } else {
                 out.extend_from_slice(b"\r\n");
             }
-            first_write(conn).await?;
+            first_write(conn, limit).await?;
             Ok(true)
         }
         UpBody::Full(Some(b)) => {
             length(out, b.len() as u64);
             if b.len() <= JOINED_BODY {
                 out.extend_from_slice(&b);
-                first_write(conn).await?;
+                first_write(conn, limit).await?;
             } else {
-                first_write(conn).await?;
-                write_body(conn, &b).await?;
+                first_write(conn, limit).await?;
+                write_body(conn, &b, limit).await?;
             }
             Ok(true)
         }
@@ -313,7 +310,7 @@ async fn write_request(
                 Some(n) => length(out, n),
                 None => out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n"),
             }
-            first_write(conn).await?;
+            first_write(conn, limit).await?;
             let mut sent = 0u64;
             let mut next = first;
             loop {
@@ -341,11 +338,11 @@ async fn write_request(
                 }
                 if chunked {
                     let size = format!("{:x}\r\n", chunk.len());
-                    write_body(conn, size.as_bytes()).await?;
-                    write_body(conn, &chunk).await?;
-                    write_body(conn, b"\r\n").await?;
+                    write_body(conn, size.as_bytes(), limit).await?;
+                    write_body(conn, &chunk, limit).await?;
+                    write_body(conn, b"\r\n", limit).await?;
                 } else {
-                    write_body(conn, &chunk).await?;
+                    write_body(conn, &chunk, limit).await?;
                 }
             }
             if let Some(n) = declared.filter(|&n| sent < n) {
@@ -354,7 +351,7 @@ async fn write_request(
                 )));
             }
             if chunked {
-                write_body(conn, b"0\r\n\r\n").await?;
+                write_body(conn, b"0\r\n\r\n", limit).await?;
             }
             Ok(true)
         }
@@ -362,8 +359,7 @@ async fn write_request(
 }
 
 /// Writes bytes of the request body (after its head).
-async fn write_body(conn: &mut Conn, bytes: &[u8]) -> Result<(), SendError> {
-    let limit = conn.write_timeout;
+async fn write_body(conn: &mut Conn, bytes: &[u8], limit: Duration) -> Result<(), SendError> {
     match super::handler::within(limit, conn.io.write_all(bytes)).await {
         Ok(written) => written.map_err(failed("request body")),
         Err(_) => Err(write_timed_out(limit)),
@@ -382,9 +378,8 @@ fn failed(what: &'static str) -> impl Fn(io::Error) -> SendError {
 
 /// Writes `conn.out`, the request head (with a small body): `Unsent` when nothing of it
 /// left.
-async fn first_write(conn: &mut Conn) -> Result<(), SendError> {
+async fn first_write(conn: &mut Conn, limit: Duration) -> Result<(), SendError> {
     let mut written = 0;
-    let limit = conn.write_timeout;
     while written < conn.out.len() {
         let wrote = super::handler::within(limit, conn.io.write(&conn.out[written..])).await;
         let Ok(wrote) = wrote else {
