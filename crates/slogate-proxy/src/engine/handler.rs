@@ -85,7 +85,9 @@ impl Declared {
     fn of(value: Option<&HeaderValue>) -> Declared {
         match value {
             None => Declared::Absent,
-            Some(v) => as_text(Some(v))
+            Some(v) => v
+                .to_str()
+                .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .map_or(Declared::Unreadable, Declared::Bytes),
         }
@@ -147,7 +149,7 @@ impl<'a> RequestFields<'a> {
 }
 
 fn text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    as_text(headers.get(name))
 }
 
 /// `fut` within `limit`; a timer is armed only when the answer is not ready at once (a
@@ -1007,7 +1009,7 @@ impl Cx {
         let now = Instant::now();
         let error_code_name = rt.config.error_code_header.as_deref();
         let fields = AnswerFields::of(&parts.headers, error_code_name);
-        if rt.config.static_files.sendfile && fields.names_a_file() {
+        if rt.config.static_files.sendfile {
             if let Some((file, kept)) = self.sendfile(&parts.headers, &fields) {
                 tracker.exchange.response_head(
                     ResponseHead {
