@@ -48,7 +48,25 @@ impl DocumentCache {
 
     /// The verdict on `doc`, read now if it was not known.
     pub fn get_or_scan(&self, doc: &str) -> DocumentVerdict {
-        self.get_or_scan_keyed(doc.as_bytes(), || Some(std::borrow::Cow::Borrowed(doc)))
+        self.get_or_scan_keyed(&Self::plain_key(doc), || {
+            Some(std::borrow::Cow::Borrowed(doc))
+        })
+    }
+
+    /// The key of a plain document (not a JSON string's raw content, which is its own key):
+    /// the document as JSON would carry it. Plain text is its own key unless it holds a
+    /// backslash, the only way it could equal another document's escaped form (`a(s: \"x\")`
+    /// is broken GraphQL as plain text, valid once unescaped): a GET could otherwise plant
+    /// its verdict on a JSON request's document.
+    pub fn plain_key(doc: &str) -> std::borrow::Cow<'_, [u8]> {
+        if !doc.contains('\\') {
+            return std::borrow::Cow::Borrowed(doc.as_bytes());
+        }
+        let mut quoted = Vec::with_capacity(doc.len() + 8);
+        crate::json::write_string(&mut quoted, doc);
+        quoted.pop();
+        quoted.remove(0);
+        std::borrow::Cow::Owned(quoted)
     }
 
     /// The verdict on the document stored under `key`, which `text` produces on a miss.

@@ -256,19 +256,10 @@ impl Query {
         }
     }
 
-    /// The document cache's key: a JSON string's raw content, and a plain document as
-    /// JSON would carry it. Plain text is its own key unless it holds a backslash, the only
-    /// way it could equal another document's escaped form (`a(s: \"x\")` is broken
-    /// GraphQL as plain text, valid once unescaped): a GET could otherwise plant its verdict
-    /// on a JSON request's document.
+    /// The document cache's key ([`DocumentCache::plain_key`] for plain text).
     fn key(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            Query::Text(t) if t.contains('\\') => {
-                let mut quoted = Vec::with_capacity(t.len() + 8);
-                crate::json::write_string(&mut quoted, t);
-                std::borrow::Cow::Owned(quoted[1..quoted.len() - 1].to_vec())
-            }
-            Query::Text(t) => std::borrow::Cow::Borrowed(t.as_bytes()),
+            Query::Text(t) => DocumentCache::plain_key(t),
             Query::JsonEscaped(raw) => std::borrow::Cow::Borrowed(raw),
         }
     }
@@ -699,14 +690,17 @@ mod tests {
 
     /// The document is kept as bytes until it is read: a byte that is not UTF-8 inside one
     /// of its strings is replaced, as before, not taken for a syntax error; and the same
-    /// bytes again are known (the cache is keyed by the bytes).
+    /// bytes again, through the same extractor, read the same (from its cache).
     #[test]
     fn a_document_with_bytes_that_are_not_utf8_is_still_read() {
         let body = b"{\"query\":\"query Find { find(name: \\\"caf\xe9\\\") { id } }\"}";
+        let ex = OperationExtractor::new(ExtractorOptions::default());
         for _ in 0..2 {
-            let r = extract("POST", Some("application/json"), None, body);
-            assert_eq!(names(&r), vec![("Find".into(), "query")]);
+            let mut insp = ex.inspect("POST", Some("application/json"), None);
+            insp.feed(body);
+            assert_eq!(names(&insp.finish(&ex)), vec![("Find".into(), "query")]);
         }
+        assert_eq!(ex.documents.len(), 1, "the document is cached, once");
     }
 
     /// A GET's plain document and a JSON body's escaped document share the cache only when
