@@ -306,14 +306,16 @@ probe() { # cfg
   [ "$got" = "200 $expect" ] || die "probe of $1 (:${PORT[$1]}) answered '$got', expected '200 $expect'"
 }
 
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo "$t"; }
+# stat_sum AWK-EXPR PID...: the sum over the processes of fields of /proc/PID/stat.
+stat_sum() { local e=$1 t=0 p; shift; for p in "$@"; do t=$(( t + $(awk "{print $e}" "/proc/$p/stat") )); done; echo "$t"; }
+cpu_ticks() { stat_sum '$14 + $15' "$@"; }
 # The kernel's part of it (stime): system calls, and the loopback TCP work they run.
-sys_ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $15}' "/proc/$p/stat") )); done; echo "$t"; }
+sys_ticks() { stat_sum '$15' "$@"; }
 # TCP segments sent on the whole machine (loopback: every segment of wrk, the proxy and the
 # upstream, acknowledgements included); per request, it tells a proxy that sends extra ones.
 tcp_out_segs() { awk '/^Tcp:/ { if (h) { print $12; exit } else h = 1 }' /proc/net/snmp; }
 # Minor page faults (memory the kernel maps on first touch, each a trap into the kernel).
-faults() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $10}' "/proc/$p/stat") )); done; echo "$t"; }
+faults() { stat_sum '$10' "$@"; }
 # Context switches (voluntary + involuntary) of every thread of the given processes.
 ctx_switches() { local p; for p in "$@"; do cat /proc/"$p"/task/*/status; done | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 scrape() { curl -fs "http://127.0.0.1:$1/metrics" >"$2" || die "cannot scrape :$1/metrics"; }

@@ -22,8 +22,8 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// of a small size class instead of 20: hyper allocates a new 8 KiB read buffer for each
 /// request (the last one is still shared by the request's header values when it reads
 /// ahead), and with 20 slots that size class kept going back to the arena (another 2,100
-/// instructions per peer request). At most 64 blocks per size class and thread, returned
-/// by jemalloc's cache GC when unused.
+/// instructions per peer request). The most stays jemalloc's `tcache_nslots_small_max`
+/// (200 blocks per size class and thread), returned by its cache GC when unused.
 #[allow(non_upper_case_globals, unsafe_code)]
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: &[u8; 27] = b"tcache_nslots_small_min:64\0";

@@ -29,7 +29,9 @@ pub fn free_port() -> u16 {
     }
     let _ = NEXT.compare_exchange(
         0,
-        std::process::id() * 7919 % span + 1,
+        // u64: a pid times 7919 overflows u32 past pid 542,000 (pid_max reaches 4 million).
+        u32::try_from(u64::from(std::process::id()) * 7919 % u64::from(span)).expect("below span")
+            + 1,
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
