@@ -58,3 +58,33 @@ pub mod response;
 pub mod route;
 
 pub use outcome::{sentinel, Kind, OperationType, Outcome, DEFAULT_BUCKETS, DEFAULT_JOB_BUCKETS};
+
+/// The media type of a `Content-Type` value without its parameters, trimmed, as sent
+/// (compare it ignoring ASCII case): `application/json` of `Application/JSON; charset=utf-8`.
+///
+/// A byte search: `str::split(';')` spent ~150 instructions a call on its char searcher, and
+/// every request and answer ask (request kind, answer kind, compressibility).
+pub fn media_type(content_type: &str) -> &str {
+    let end = memchr::memchr(b';', content_type.as_bytes()).unwrap_or(content_type.len());
+    // `;` is ASCII, so `end` is a char boundary.
+    content_type[..end].trim_matches([' ', '\t'])
+}
+
+#[cfg(test)]
+mod media_type_tests {
+    use super::media_type;
+
+    #[test]
+    fn a_media_type_is_what_comes_before_the_parameters() {
+        assert_eq!(media_type("application/json"), "application/json");
+        assert_eq!(
+            media_type("Application/JSON; charset=utf-8"),
+            "Application/JSON"
+        );
+        assert_eq!(media_type(" text/html ;q=1"), "text/html");
+        assert_eq!(media_type("\ttext/plain\t"), "text/plain");
+        assert_eq!(media_type(";charset=utf-8"), "");
+        assert_eq!(media_type(""), "");
+        assert_eq!(media_type("é/ü; x"), "é/ü");
+    }
+}

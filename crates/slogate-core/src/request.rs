@@ -454,19 +454,15 @@ impl Body {
         options: &ExtractorOptions,
     ) -> Body {
         let ct = content_type.unwrap_or("application/json");
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
-            "application/graphql" => Body::Document {
+        let mime = crate::media_type(ct);
+        let is = |m: &str| mime.eq_ignore_ascii_case(m);
+        match mime {
+            _ if is("application/graphql") => Body::Document {
                 doc: Vec::new(),
                 operation_name: query_string
                     .and_then(|q| RawOperation::from_params(q.as_bytes()).operation_name),
             },
-            "multipart/form-data" => match multipart_boundary(ct) {
+            _ if is("multipart/form-data") => match multipart_boundary(ct) {
                 Some(boundary) => Body::Multipart {
                     boundary,
                     buf: Vec::new(),
@@ -474,8 +470,8 @@ impl Body {
                 },
                 None => Body::Unsupported,
             },
-            "application/x-www-form-urlencoded" => Body::Form(Vec::new()),
-            m if m == "application/json" || m.ends_with("+json") || m.is_empty() => {
+            _ if is("application/x-www-form-urlencoded") => Body::Form(Vec::new()),
+            m if is("application/json") || ends_with_ignoring_case(m, "+json") || m.is_empty() => {
                 let visitor = RequestVisitor::new(OP, options.max_inspect_bytes, options.max_batch);
                 Body::Json(Box::new((JsonScanner::new(), visitor)))
             }
@@ -603,6 +599,11 @@ fn finish_json(
         }
         _ => ExtractedRequest::invalid(),
     }
+}
+
+fn ends_with_ignoring_case(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 fn multipart_boundary(content_type: &str) -> Option<Vec<u8>> {

@@ -142,20 +142,15 @@ fn wants_body(status: u16, content_type: Option<&str>) -> bool {
     }
 }
 
-/// The media type without parameters, as sent (compare it ignoring ASCII case).
-fn mime(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or("").trim()
-}
-
 /// `application/json`, `application/graphql-response+json`... in any case.
 fn is_json(content_type: &str) -> bool {
-    let m = mime(content_type).as_bytes();
+    let m = crate::media_type(content_type).as_bytes();
     m.len() >= 4 && m[m.len() - 4..].eq_ignore_ascii_case(b"json")
 }
 
 /// Incremental delivery and subscriptions over SSE are streams of JSON documents, not one.
 fn is_streaming(content_type: &str) -> bool {
-    let m = mime(content_type).as_bytes();
+    let m = crate::media_type(content_type).as_bytes();
     m.eq_ignore_ascii_case(b"text/event-stream")
         || m.get(..10)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"multipart/"))

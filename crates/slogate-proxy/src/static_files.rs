@@ -37,9 +37,7 @@ pub fn compressible(
     if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
         return false;
     }
-    let mime = content_type
-        .and_then(|ct| ct.split(';').next())
-        .map_or("", str::trim);
+    let mime = content_type.map_or("", slogate_core::media_type);
     settings.types.iter().any(|t| t.eq_ignore_ascii_case(mime))
         && len.is_none_or(|l| l >= settings.min_size)
 }
