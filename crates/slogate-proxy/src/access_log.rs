@@ -7,7 +7,7 @@
 //! pending is written.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -194,7 +194,9 @@ struct Pending {
 /// The writing side: the output, and the buffer of the last batch written, handed back to
 /// the requests (emptied) so that they do not grow a new one from nothing every interval.
 struct Writer {
-    out: BufWriter<Box<dyn Write + Send>>,
+    /// Written a batch at a time: the batch is the buffer (a `BufWriter` around it copied
+    /// every batch into its own before writing it).
+    out: Box<dyn Write + Send>,
     spare: Vec<u8>,
 }
 
@@ -270,7 +272,7 @@ impl AccessLog {
             pending: Mutex::new(Pending::default()),
             max_lines: settings.buffer_lines,
             writer: Mutex::new(Writer {
-                out: BufWriter::with_capacity(256 * 1024, writer),
+                out: writer,
                 spare: Vec::new(),
             }),
         });
@@ -459,7 +461,7 @@ mod tests {
             pending: Mutex::new(Pending::default()),
             max_lines: 100,
             writer: Mutex::new(Writer {
-                out: BufWriter::new(Box::new(sink.clone())),
+                out: Box::new(sink.clone()),
                 spare: Vec::new(),
             }),
         };
