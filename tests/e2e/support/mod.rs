@@ -149,10 +149,15 @@ impl Slogate {
             .text()
     }
 
-    /// Access log lines written so far, parsed.
+    /// Access log lines written so far, parsed: the complete ones. The file is read while
+    /// slogate may be writing a batch to it, and a read can end inside that write (seen
+    /// once: a line cut at byte 230); a line counts once its newline is there, as for any
+    /// program that tails the log.
     pub fn access_log(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
-        text.lines()
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        complete
+            .lines()
             .map(|l| serde_json::from_str(l).expect("access log lines are JSON"))
             .collect()
     }
