@@ -640,11 +640,18 @@ fn serve(mut c: TcpStream, fault: &AtomicU8, stop: &AtomicBool, app_idle: Durati
 const FAULTY_QUERY: &str = r#"{"query":"query Faulty { ok }"}"#;
 
 /// slogate in front of the raw upstream, answers buffered (`proxy_buffering on`) or not.
+///
+/// slogate lets an idle connection to the app go before the app does (`idle_timeout` below
+/// [`APP_IDLE`], as a deployment keeps it below Puma's `persistent_timeout`): otherwise a
+/// request can leave on a connection the app is closing that instant, which fails a body too
+/// large to send again (a 502 after the fault was over, seen once with hyper's client under
+/// the full suite's load: it notices a close only when its connection task has run).
 fn slogate_before(app: &FaultyApp, buffered: bool) -> Slogate {
     let yaml = format!(
-        "upstream:\n  name: rails\n  backends: [\"{}\"]\n  read_timeout: {}ms\n  health_check:\n    enabled: false\n  buffering:\n    enabled: {buffered}\n",
+        "upstream:\n  name: rails\n  backends: [\"{}\"]\n  read_timeout: {}ms\n  idle_timeout: {}ms\n  health_check:\n    enabled: false\n  buffering:\n    enabled: {buffered}\n",
         app.addr,
-        READ_TIMEOUT.as_millis()
+        READ_TIMEOUT.as_millis(),
+        APP_IDLE.as_millis() * 3 / 5
     );
     start_slogate_with("unused", QUICK_HEADERS, &yaml)
 }
