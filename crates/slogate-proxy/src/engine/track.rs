@@ -166,8 +166,8 @@ fn write_log(
         .zip(labels)
         .map(|(op, label)| LoggedOperation {
             name: label,
-            op_type: op.op_type.as_str(),
-            outcome: op.outcome.as_str(),
+            op_type: op.op_type,
+            outcome: op.outcome,
             error_codes: &op.error_codes,
         })
         .collect();
@@ -175,7 +175,7 @@ fn write_log(
         time: rfc3339_into(log.started_at, &mut time),
         request_id: text(&log.request_id).unwrap_or(""),
         client,
-        method: log.method.as_str(),
+        method: &log.method,
         path: &log.path,
         status: account.status,
         duration: account.duration.as_secs_f64(),
@@ -183,9 +183,9 @@ fn write_log(
         upstream: backend.map(|i| rt.backends.label(i)),
         bytes_sent: bytes_sent as usize,
         bytes_received: account.bytes_received as usize,
-        kind: account.kind.as_str(),
+        kind: account.kind,
         service: rt.service(),
-        outcome: account.outcome.as_str(),
+        outcome: account.outcome,
         operations: &operations,
         error: if account.upstream_failed {
             error.as_deref()
