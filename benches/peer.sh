@@ -18,7 +18,9 @@
 # Modes (the first argument, or MODE=):
 #   benches/peer.sh            keep-alive throughput (default): wrk -c50 over persistent connections;
 #                              req/s, p50/p99, proxy CPU per request. Configurations interleaved
-#                              (rotating order), REPEAT runs each, medians reported.
+#                              (rotating order), REPEAT runs each, medians reported, and each
+#                              configuration against nginx paired round by round (the median of
+#                              the rounds' ratios: what the host did between rounds left out).
 #   benches/peer.sh conn       CPU per new connection: the same, but every request on a new
 #                              connection (wrk -H 'Connection: close').
 #   benches/peer.sh idle       RSS per idle keep-alive connection: IDLE_CONNS connections to a freshly
@@ -501,7 +503,7 @@ elif mode == "conn":
 elif mode == "idle":
     targets = {"kib_per_connection": ("<=", 16.0)}   # absolute, KiB
 
-summary, ratios, checks, failed = {}, {}, [], False
+summary, ratios, paired, checks, failed = {}, {}, {}, [], False
 def fmt_ratio(v): return "-" if v is None else f"{v:.2f}×"
 md = []
 title = {"rps": "keep-alive throughput", "conn": "one request per connection (Connection: close)",
@@ -569,6 +571,27 @@ if mode in ("rps", "conn"):
             r = ratio(c, "floor", "cpu_us_per_request")
             if r is not None:
                 ratios[f"{c}/floor cpu_per_request"] = r
+    # Paired by round: each round runs every configuration back to back, so a round's ratio
+    # leaves out whatever the shared host did between rounds (other tenants come and go over
+    # minutes); the median of the rounds' ratios is the steadier figure of the two.
+    def per_round(c):
+        return {r["round"]: r for r in runs if r["config"] == c and r["phase"] == "run" and r["requests"]}
+    base_rounds = per_round("nginx")
+    for c in configs:
+        if c in ("nginx", "direct") or c not in summary:
+            continue
+        mine = per_round(c)
+        rounds = sorted(set(mine) & set(base_rounds))
+        if not rounds:
+            continue
+        per_req = lambda r: r["cpu_seconds"] / r["requests"]
+        series = {
+            "cpu_per_request": [per_req(mine[k]) / per_req(base_rounds[k]) for k in rounds if per_req(base_rounds[k])],
+            "throughput": [mine[k]["rps"] / base_rounds[k]["rps"] for k in rounds if base_rounds[k]["rps"]],
+            "p99": [mine[k]["p99_us"] / base_rounds[k]["p99_us"] for k in rounds if base_rounds[k]["p99_us"]],
+        }
+        paired[c] = {name: {"per_round": [round(x, 3) for x in xs], "median": round(statistics.median(xs), 3)}
+                     for name, xs in series.items() if xs}
 
     what = "request" if mode == "rps" else "request (= per new connection)"
     md.append(f"| configuration | req/s | p50 ms | p99 ms | p99.9 ms | req/s per run | proxy CPU µs / {what} | of which kernel µs | µs per run | req per proxy CPU-second | proxy CPU use | ctx switches / req | page faults / req | TCP segments / req | errors |")
@@ -614,6 +637,24 @@ if mode in ("rps", "conn"):
         md.append(f"| {labels.get(c, c)} | {fmt_ratio(g('throughput'))} | {fmt_ratio(g('cpu_per_request'))} | "
                   f"{fmt_ratio(g('p50'))} | {fmt_ratio(g('p99'))} | {verdict} |")
     md.append("")
+    if paired:
+        md.append("| vs nginx, paired by round (each round's ratio; median) | CPU / request | throughput | p99 | issue #10 target (on the medians) |")
+        md.append("|---|---|---|---|---|")
+        for c, p in paired.items():
+            cell = lambda name: ("-" if name not in p else
+                                 ", ".join(f"{x:.2f}" for x in p[name]["per_round"]) + f" → **{p[name]['median']:.2f}×**")
+            verdict = "-"
+            if c.startswith("slogate") and targets:
+                parts = []
+                for name, (op, lim) in targets.items():
+                    if name not in p:
+                        continue
+                    v = p[name]["median"]
+                    ok = v >= lim if op == ">=" else v <= lim
+                    parts.append(f"{name.replace('_', ' ')} {op} {lim}×: {'met' if ok else 'missed'}")
+                verdict = "; ".join(parts) or "-"
+            md.append(f"| {labels.get(c, c)} | {cell('cpu_per_request')} | {cell('throughput')} | {cell('p99')} | {verdict} |")
+        md.append("")
     if "floor" in summary:
         for c in configs:
             if c.startswith("slogate") and c in summary and summary["floor"]["cpu_us_per_request"]:
@@ -716,7 +757,7 @@ else:
               "(about 0.4 KiB per worker_connections slot); HAProxy and slogate allocate per connection.")
     md.append("")
 
-result = {"meta": meta, "summary": summary, "ratios": ratios, "checks": checks, "runs": runs}
+result = {"meta": meta, "summary": summary, "ratios": ratios, "paired": paired, "checks": checks, "runs": runs}
 json.dump(result, open(base + ".json", "w"), indent=2)
 md.append("Checks" + (" (slogate's metrics and the access logs against wrk's request counts, warm-up included):" if mode != "idle" else ":"))
 md.append("")
