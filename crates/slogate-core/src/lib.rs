@@ -70,6 +70,12 @@ pub fn media_type(content_type: &str) -> &str {
     content_type[..end].trim_matches([' ', '\t'])
 }
 
+/// Whether `s` ends with `suffix`, ignoring ASCII case (`+JSON` media types).
+pub(crate) fn ends_with_ignoring_case(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
 #[cfg(test)]
 mod media_type_tests {
     use super::media_type;

@@ -471,7 +471,10 @@ impl Body {
                 None => Body::Unsupported,
             },
             _ if is("application/x-www-form-urlencoded") => Body::Form(Vec::new()),
-            m if is("application/json") || ends_with_ignoring_case(m, "+json") || m.is_empty() => {
+            m if is("application/json")
+                || crate::ends_with_ignoring_case(m, "+json")
+                || m.is_empty() =>
+            {
                 let visitor = RequestVisitor::new(OP, options.max_inspect_bytes, options.max_batch);
                 Body::Json(Box::new((JsonScanner::new(), visitor)))
             }
@@ -599,11 +602,6 @@ fn finish_json(
         }
         _ => ExtractedRequest::invalid(),
     }
-}
-
-fn ends_with_ignoring_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 fn multipart_boundary(content_type: &str) -> Option<Vec<u8>> {

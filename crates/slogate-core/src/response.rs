@@ -144,8 +144,7 @@ fn wants_body(status: u16, content_type: Option<&str>) -> bool {
 
 /// `application/json`, `application/graphql-response+json`... in any case.
 fn is_json(content_type: &str) -> bool {
-    let m = crate::media_type(content_type).as_bytes();
-    m.len() >= 4 && m[m.len() - 4..].eq_ignore_ascii_case(b"json")
+    crate::ends_with_ignoring_case(crate::media_type(content_type), "json")
 }
 
 /// Incremental delivery and subscriptions over SSE are streams of JSON documents, not one.
