@@ -505,6 +505,18 @@ elif mode == "idle":
 
 summary, ratios, paired, checks, failed = {}, {}, {}, [], False
 def fmt_ratio(v): return "-" if v is None else f"{v:.2f}×"
+def target_verdict(c, value):
+    """The issue #10 targets for configuration c, each judged on value(name) (None: not measured)."""
+    if not (c.startswith("slogate") and targets):
+        return "-"
+    parts = []
+    for name, (op, lim) in targets.items():
+        v = value(name)
+        if v is None:
+            continue
+        ok = v >= lim if op == ">=" else v <= lim
+        parts.append(f"{name.replace('_', ' ')} {op} {lim}×: {'met' if ok else 'missed'}")
+    return "; ".join(parts) or "-"
 md = []
 title = {"rps": "keep-alive throughput", "conn": "one request per connection (Connection: close)",
          "idle": "RSS per idle keep-alive connection"}[mode]
@@ -624,18 +636,8 @@ if mode in ("rps", "conn"):
         if c in ("nginx", "direct") or c not in summary:
             continue
         g = lambda name: ratios.get(f"{c}/nginx {name}")
-        verdict = "-"
-        if c.startswith("slogate") and targets:
-            parts = []
-            for name, (op, lim) in targets.items():
-                v = g(name)
-                if v is None:
-                    continue
-                ok = v >= lim if op == ">=" else v <= lim
-                parts.append(f"{name.replace('_', ' ')} {op} {lim}×: {'met' if ok else 'missed'}")
-            verdict = "; ".join(parts) or "-"
         md.append(f"| {labels.get(c, c)} | {fmt_ratio(g('throughput'))} | {fmt_ratio(g('cpu_per_request'))} | "
-                  f"{fmt_ratio(g('p50'))} | {fmt_ratio(g('p99'))} | {verdict} |")
+                  f"{fmt_ratio(g('p50'))} | {fmt_ratio(g('p99'))} | {target_verdict(c, g)} |")
     md.append("")
     if paired:
         md.append("| vs nginx, paired by round (each round's ratio; median) | CPU / request | throughput | p99 | issue #10 target (on the medians) |")
@@ -643,17 +645,8 @@ if mode in ("rps", "conn"):
         for c, p in paired.items():
             cell = lambda name: ("-" if name not in p else
                                  ", ".join(f"{x:.2f}" for x in p[name]["per_round"]) + f" → **{p[name]['median']:.2f}×**")
-            verdict = "-"
-            if c.startswith("slogate") and targets:
-                parts = []
-                for name, (op, lim) in targets.items():
-                    if name not in p:
-                        continue
-                    v = p[name]["median"]
-                    ok = v >= lim if op == ">=" else v <= lim
-                    parts.append(f"{name.replace('_', ' ')} {op} {lim}×: {'met' if ok else 'missed'}")
-                verdict = "; ".join(parts) or "-"
-            md.append(f"| {labels.get(c, c)} | {cell('cpu_per_request')} | {cell('throughput')} | {cell('p99')} | {verdict} |")
+            median = lambda name: p[name]["median"] if name in p else None
+            md.append(f"| {labels.get(c, c)} | {cell('cpu_per_request')} | {cell('throughput')} | {cell('p99')} | {target_verdict(c, median)} |")
         md.append("")
     if "floor" in summary:
         for c in configs:
