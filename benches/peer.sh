@@ -3,6 +3,9 @@
 # fixed-response upstream, each proxy alone on one core.
 #   direct        wrk -> upstream                          (the upstream's ceiling)
 #   nginx         nginx 1 worker, JSON access log to a file, upstream keepalive
+#   nginx-buffered the same with the access log buffered (`buffer=64k flush=1s`: written in
+#                 batches, as slogate's is). Opt-in; the targets stay judged against `nginx`
+#                 (nginx's default, unbuffered, as the issue measured it).
 #   haproxy       HAProxy, nbthread 1, http mode, `http-reuse always`, the same proxy headers and a
 #                 JSON access log written to a file (benches/peer/haproxy.cfg.template says how)
 #   slogate       slogate --threads 1, GraphQL inspection on, access log to a file
@@ -81,8 +84,8 @@ die() { log "$*"; exit 1; }
 for c in $CONFIGS; do
   case $c in
     direct) [ "$MODE" != idle ] || die "idle mode measures proxies: drop 'direct' from CONFIGS" ;;
-    nginx|haproxy|slogate|slogate-nolog|slogate-hyper|floor) ;;
-    *) die "unknown config '$c' (direct nginx haproxy slogate slogate-nolog slogate-hyper floor)" ;;
+    nginx|nginx-buffered|haproxy|slogate|slogate-nolog|slogate-hyper|floor) ;;
+    *) die "unknown config '$c' (direct nginx nginx-buffered haproxy slogate slogate-nolog slogate-hyper floor)" ;;
   esac
 done
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
@@ -244,13 +247,16 @@ start_proxy() { # cfg
   local cfg=$1 port pid worker admin
   port=$(free_port)
   case $cfg in
-    nginx)
-      # master + 1 worker (the production shape).
-      mkdir -p "$work/ng"
-      render "$peer/nginx-proxy.conf.template" PREFIX="$work/ng" PORT="$port" UPSTREAM_PORT="$up_port" \
-        KEEPALIVE="$keepalive" ACCESS_LOG="$work/nginx-access.log json" NOFILE="$NOFILE" \
-        WORKER_CONNECTIONS="$WORKER_CONNECTIONS" >"$work/nginx.conf"
-      "${prio[@]}" taskset -c "$PROXY_CPU" nginx -p "$work/ng" -c "$work/nginx.conf" -e "$work/nginx-stderr.log" \
+    nginx|nginx-buffered)
+      # master + 1 worker (the production shape). nginx-buffered: the access log written
+      # 64 KiB at a time (`buffer=64k flush=1s`), as slogate writes its own in batches.
+      local ng=$work/ng log="$work/nginx-access.log json"
+      [ "$cfg" = nginx ] || { ng=$work/ng-buffered; log="$work/nginx-buffered-access.log json buffer=64k flush=1s"; }
+      mkdir -p "$ng"
+      render "$peer/nginx-proxy.conf.template" PREFIX="$ng" PORT="$port" UPSTREAM_PORT="$up_port" \
+        KEEPALIVE="$keepalive" ACCESS_LOG="$log" NOFILE="$NOFILE" \
+        WORKER_CONNECTIONS="$WORKER_CONNECTIONS" >"$work/$cfg.conf"
+      "${prio[@]}" taskset -c "$PROXY_CPU" nginx -p "$ng" -c "$work/$cfg.conf" -e "$work/$cfg-stderr.log" \
         -g "daemon off; $as_root" &
       pid=$!; pids+=("$pid")
       wait_up "http://127.0.0.1:$port/" "nginx (proxy)" "$pid"
@@ -489,7 +495,8 @@ if mode == "idle":
     meta.update(idle_connections=int(env["IDLE_CONNS"]), nginx_worker_connections=int(env["WORKER_CONNECTIONS"]),
                 haproxy_maxconn=int(env["MAXCONN"]))
 configs = env["CONFIGS"].split()
-labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on", "haproxy": "HAProxy, access log on",
+labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on",
+          "nginx-buffered": "nginx, access log buffered (buffer=64k flush=1s)", "haproxy": "HAProxy, access log on",
           "slogate": "slogate, inspection + access log on",
           "slogate-nolog": "slogate, inspection on, access log off",
           "slogate-hyper": "slogate with hyper's upstream client, inspection + access log on",
