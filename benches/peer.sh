@@ -11,6 +11,8 @@
 #   slogate       slogate --threads 1, GraphQL inspection on, access log to a file
 #   slogate-nolog the same with access_log.target: off
 #   slogate-hyper slogate with hyper's upstream HTTP/1.1 client (upstream.client: hyper)
+#   slogate-b     slogate as `slogate`, from another binary (SLOGATE_B_BIN): two builds side by
+#                 side in one run (a build setting, a change), paired round by round with nginx
 #   floor         not a proxy: hyper's HTTP/1 server and pooled client forwarding with nothing
 #                 else (benches/floor, built on first use): the floor slogate's engine stands on.
 #                 Opt-in: CONFIGS="direct nginx haproxy floor slogate"
@@ -46,6 +48,7 @@
 #   NICE              nice value for every benchmark process (default -10 as root, else 0):
 #                     a shared machine's builds then disturb the measurement less
 #   SLOGATE_BIN       use this binary instead of `cargo build --release --bin slogate`
+#   SLOGATE_B_BIN     the binary of the `slogate-b` configuration
 #   RESULTS_DIR=benches/results   where peer-<date>[-<size>][-<mode>].md / .json are written
 #   KEEP=1            keep the temp dir (configs, logs, raw wrk output)
 # Takes about 3 minutes with the defaults (each mode), the idle mode about 1-2 minutes.
@@ -85,7 +88,8 @@ for c in $CONFIGS; do
   case $c in
     direct) [ "$MODE" != idle ] || die "idle mode measures proxies: drop 'direct' from CONFIGS" ;;
     nginx|nginx-buffered|haproxy|slogate|slogate-nolog|slogate-hyper|floor) ;;
-    *) die "unknown config '$c' (direct nginx nginx-buffered haproxy slogate slogate-nolog slogate-hyper floor)" ;;
+    slogate-b) [ -x "${SLOGATE_B_BIN:-}" ] || die "slogate-b needs SLOGATE_B_BIN, an executable (got '${SLOGATE_B_BIN:-}')" ;;
+    *) die "unknown config '$c' (direct nginx nginx-buffered haproxy slogate slogate-nolog slogate-hyper slogate-b floor)" ;;
   esac
 done
 want() { [[ " $CONFIGS " == *" $1 "* ]]; }
@@ -285,9 +289,10 @@ start_proxy() { # cfg
       render "$peer/slogate.yaml.template" PREFIX="$work" NAME="$cfg" \
         ACCESS_LOG="$(slogate_log "$cfg")" CLIENT="$(case $cfg in *-hyper) echo hyper ;; *) echo slogate ;; esac)" \
         >"$work/$cfg.yaml"
-      "$SLOGATE_BIN" check --config "$work/$cfg.yaml" >"$work/$cfg.check" 2>&1 \
-        || die "$SLOGATE_BIN rejects $work/$cfg.yaml: $(tail -5 "$work/$cfg.check")"
-      SLOGATE_LOG=warn "${prio[@]}" taskset -c "$PROXY_CPU" "$SLOGATE_BIN" run --config "$work/$cfg.yaml" \
+      local bin=$SLOGATE_BIN; [ "$cfg" = slogate-b ] && bin=$SLOGATE_B_BIN
+      "$bin" check --config "$work/$cfg.yaml" >"$work/$cfg.check" 2>&1 \
+        || die "$bin rejects $work/$cfg.yaml: $(tail -5 "$work/$cfg.check")"
+      SLOGATE_LOG=warn "${prio[@]}" taskset -c "$PROXY_CPU" "$bin" run --config "$work/$cfg.yaml" \
         --upstream "127.0.0.1:$up_port" --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" \
         --threads 1 >>"$work/$cfg.stdout" 2>>"$work/$cfg.stderr" &
       pid=$!; pids+=("$pid")
@@ -468,7 +473,7 @@ slogate_version=$("$SLOGATE_BIN" --version 2>/dev/null || echo "slogate (not run
 git_rev=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git_dirty=$(cd "$repo" && git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
 export DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ) NGINX_VERSION=$nginx_version HAPROXY_VERSION=${haproxy_version:-none} \
-  WRK_VERSION=$wrk_version SLOGATE_VERSION=$slogate_version SLOGATE_BIN GIT_REV=$git_rev$git_dirty DURATION CONNECTIONS \
+  WRK_VERSION=$wrk_version SLOGATE_VERSION=$slogate_version SLOGATE_BIN SLOGATE_B_BIN=${SLOGATE_B_BIN:-} GIT_REV=$git_rev$git_dirty DURATION CONNECTIONS \
   THREADS REPEAT VARIANT CONFIGS NICE LOADGEN_CPU UPSTREAM_CPU PROXY_CPU PEER_DIR=$peer MODE SIZE IDLE_CONNS \
   WORKER_CONNECTIONS MAXCONN NOFILE SIZE_BYTES=$expect
 python3 - "$runs" "$work" "$RESULTS_DIR/peer-$stamp" <<'PY'
@@ -483,7 +488,7 @@ connections = int(env["CONNECTIONS"])
 meta = {
     "date": env["DATE_UTC"], "mode": mode, "size": size, "nproc": os.cpu_count(), "cpu_model": cpu_model,
     "kernel": os.uname().release, "nginx": env["NGINX_VERSION"], "haproxy": env["HAPROXY_VERSION"],
-    "wrk": env["WRK_VERSION"], "slogate": env["SLOGATE_VERSION"], "slogate_bin": env["SLOGATE_BIN"],
+    "wrk": env["WRK_VERSION"], "slogate": env["SLOGATE_VERSION"], "slogate_bin": env["SLOGATE_BIN"], "slogate_b_bin": env.get("SLOGATE_B_BIN") or None,
     "git": env["GIT_REV"], "duration": env["DURATION"], "connections": connections,
     "wrk_threads": int(env["THREADS"]), "repeat": int(env["REPEAT"]), "variant": env["VARIANT"],
     "request_bytes": os.path.getsize(peer + "/request.json"), "response_bytes": int(env["SIZE_BYTES"]),
@@ -500,6 +505,7 @@ labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on",
           "slogate": "slogate, inspection + access log on",
           "slogate-nolog": "slogate, inspection on, access log off",
           "slogate-hyper": "slogate with hyper's upstream client, inspection + access log on",
+          "slogate-b": "slogate from SLOGATE_B_BIN, inspection + access log on",
           "floor": "floor: bare hyper forwarder, no headers, no inspection, no log"}
 # The issue #10 targets for slogate (ratios to nginx in the same run).
 targets = {}
@@ -530,7 +536,8 @@ title = {"rps": "keep-alive throughput", "conn": "one request per connection (Co
 md.append(f"# Peer benchmark: {title}, {size} answer, {meta['date']}")
 md.append("")
 md.append(f"Machine: {meta['nproc']} CPUs, {cpu_model}, Linux {meta['kernel']}; load average at the end {' '.join(meta['load_average_at_end'])} (a shared machine).  ")
-md.append(f"nginx {meta['nginx']}, HAProxy {meta['haproxy']}, wrk {meta['wrk']}, {meta['slogate']} ({meta['git']}, {meta['slogate_bin']}).  ")
+md.append(f"nginx {meta['nginx']}, HAProxy {meta['haproxy']}, wrk {meta['wrk']}, {meta['slogate']} ({meta['git']}, {meta['slogate_bin']}"
+          + (f"; slogate-b: {meta['slogate_b_bin']}" if meta.get("slogate_b_bin") else "") + ").  ")
 md.append(f"Pinning: wrk on CPU {meta['pinning']['wrk']}, upstream on CPU {meta['pinning']['upstream']}, proxy under test on CPU {meta['pinning']['proxy']}; all at nice {meta['nice']}.  ")
 
 if mode in ("rps", "conn"):
