@@ -26,7 +26,7 @@ const FILE_CHUNK: u64 = 64 * 1024;
 /// Bounds of one response's buffers.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Memory held per response.
+    /// Memory held per response (and one chunk handed to a client waiting for it).
     pub memory: usize,
     /// Temporary file size per response (0: no file).
     pub file: u64,
@@ -123,23 +123,30 @@ async fn put(shared: &Shared, data: Bytes, limits: &Limits) -> bool {
         let notified = shared.taken.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (stored, waker) = {
+        let (placed, waker) = {
             let mut st = shared.lock();
             if st.reader_gone {
                 return false;
             }
             match place(&mut st, &data, limits) {
-                Placed::Wait => (false, None),
-                Placed::Memory | Placed::File => (true, st.reader.take()),
+                Placed::Wait => (Placed::Wait, None),
+                p => (p, st.reader.take()),
             }
         };
         if let Some(w) = waker {
             w.wake();
         }
-        if stored {
-            return true;
+        match placed {
+            Placed::Wait => notified.await,
+            Placed::Memory | Placed::File => {
+                // The client's task has a turn before the next chunk is read: the app has
+                // usually sent more already, and without it this task would read all of it
+                // into the file before the client took any; with it, a client that keeps up
+                // takes each chunk from memory as it comes (`place`).
+                tokio::task::yield_now().await;
+                return true;
+            }
         }
-        notified.await;
     }
 }
 
@@ -149,11 +156,15 @@ enum Placed {
     Wait,
 }
 
-/// Where a chunk goes: memory while it has room and no file is in use; the file while it
-/// has room; else, once the reader has drained the file, memory again (one chunk at a time).
+/// Where a chunk goes: memory while it has room and no file is in use, or whatever its size
+/// when the reader has taken everything and waits for more (it takes the chunk at once: a
+/// fast client's answer never touches the disk, though one read from the app, up to 256 KiB,
+/// is larger than the memory bound); the file while it has room; else, once the reader has
+/// drained the file, memory again (one chunk at a time).
 fn place(st: &mut State, data: &Bytes, limits: &Limits) -> Placed {
     let file_in_use = st.file.as_ref().is_some_and(|(_, w, r)| r < w);
-    if !file_in_use && st.memory_bytes + data.len() <= limits.memory.max(1) {
+    let reader_waits = st.reader.is_some() && st.memory.is_empty();
+    if !file_in_use && (reader_waits || st.memory_bytes + data.len() <= limits.memory.max(1)) {
         return push_memory(st, data);
     }
     if !st.file_full && limits.file > 0 {
@@ -321,5 +332,114 @@ mod tests {
         assert!(used_file, "the test must go through the temporary file");
         assert!(got == sent, "{} bytes in, {} out", sent.len(), got.len());
         assert!(spool.is_drained());
+    }
+
+    /// A chunk larger than the memory bound goes to a client that waits for it through
+    /// memory, not the disk; to a client that does not, through the file.
+    #[test]
+    fn a_waiting_client_is_handed_a_large_chunk_without_the_file() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            memory: 4096,
+            file: 64 << 20,
+            dir: dir.path().to_path_buf(),
+            read_timeout: Duration::from_secs(5),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            taken: Notify::new(),
+        });
+        let mut spool = Spool {
+            shared: shared.clone(),
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let big = Bytes::from(vec![7u8; 256 * 1024]);
+        // The client waits: the chunk goes through memory and comes out whole.
+        assert!(spool.poll_chunk(&mut cx).is_pending());
+        assert!(rt.block_on(put(&shared, big.clone(), &limits)));
+        assert!(shared.lock().file.is_none(), "a waiting client's chunk went to disk");
+        match spool.poll_chunk(&mut cx) {
+            Poll::Ready(Some(Ok(b))) => assert_eq!(b, big),
+            other => panic!("{other:?}"),
+        }
+        // The client is busy (has not asked again since it was given a chunk): the next
+        // large chunk goes to the file, as does the one after it.
+        assert!(rt.block_on(put(&shared, big.clone(), &limits)));
+        assert!(shared.lock().file.is_some(), "a busy client's chunk stayed in memory");
+        assert!(rt.block_on(put(&shared, big.clone(), &limits)));
+        assert!(shared.lock().memory.is_empty());
+        // Waiting again with the file not yet drained: the file is read first, in order.
+        let mut got = 0;
+        while let Poll::Ready(Some(Ok(b))) = spool.poll_chunk(&mut cx) {
+            got += b.len();
+        }
+        assert_eq!(got, 2 * big.len());
+    }
+
+    /// An app that has sent its whole answer already and a client that takes each chunk as
+    /// it comes: every chunk goes through memory, none through the disk (the app's side
+    /// lets the client's take each chunk before it reads the next).
+    #[test]
+    fn a_client_that_keeps_up_never_makes_the_answer_touch_the_disk() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            memory: 64 * 1024,
+            file: 64 << 20,
+            dir: dir.path().to_path_buf(),
+            read_timeout: Duration::from_secs(5),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            taken: Notify::new(),
+        });
+        const CHUNKS: usize = 20;
+        const CHUNK: usize = 256 * 1024;
+        let got = rt.block_on(async {
+            // The client first, as in the engine: it has taken what came with the head and
+            // waits for more when the task reading the app starts.
+            let client = {
+                let mut spool = Spool {
+                    shared: shared.clone(),
+                };
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    while let Some(b) = std::future::poll_fn(|cx| spool.poll_chunk(cx)).await {
+                        let b = b.unwrap();
+                        got.push((b[0], b.len()));
+                    }
+                    got
+                })
+            };
+            let app = {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    for i in 0..CHUNKS {
+                        let chunk = Bytes::from(vec![i as u8; CHUNK]);
+                        assert!(put(&shared, chunk, &limits).await);
+                    }
+                    let waker = {
+                        let mut st = shared.lock();
+                        st.end = Some(End::Done(Instant::now()));
+                        st.reader.take()
+                    };
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                })
+            };
+            app.await.unwrap();
+            client.await.unwrap()
+        });
+        let want: Vec<(u8, usize)> = (0..CHUNKS).map(|i| (i as u8, CHUNK)).collect();
+        assert_eq!(got, want);
+        assert!(shared.lock().file.is_none(), "the answer went through the disk");
     }
 }
