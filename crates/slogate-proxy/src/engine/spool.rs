@@ -361,7 +361,10 @@ mod tests {
         // The client waits: the chunk goes through memory and comes out whole.
         assert!(spool.poll_chunk(&mut cx).is_pending());
         assert!(rt.block_on(put(&shared, big.clone(), &limits)));
-        assert!(shared.lock().file.is_none(), "a waiting client's chunk went to disk");
+        assert!(
+            shared.lock().file.is_none(),
+            "a waiting client's chunk went to disk"
+        );
         match spool.poll_chunk(&mut cx) {
             Poll::Ready(Some(Ok(b))) => assert_eq!(b, big),
             other => panic!("{other:?}"),
@@ -369,7 +372,10 @@ mod tests {
         // The client is busy (has not asked again since it was given a chunk): the next
         // large chunk goes to the file, as does the one after it.
         assert!(rt.block_on(put(&shared, big.clone(), &limits)));
-        assert!(shared.lock().file.is_some(), "a busy client's chunk stayed in memory");
+        assert!(
+            shared.lock().file.is_some(),
+            "a busy client's chunk stayed in memory"
+        );
         assert!(rt.block_on(put(&shared, big.clone(), &limits)));
         assert!(shared.lock().memory.is_empty());
         // Waiting again with the file not yet drained: the file is read first, in order.
@@ -440,6 +446,9 @@ mod tests {
         });
         let want: Vec<(u8, usize)> = (0..CHUNKS).map(|i| (i as u8, CHUNK)).collect();
         assert_eq!(got, want);
-        assert!(shared.lock().file.is_none(), "the answer went through the disk");
+        assert!(
+            shared.lock().file.is_none(),
+            "the answer went through the disk"
+        );
     }
 }
