@@ -273,18 +273,23 @@ impl Drop for Spool {
 mod tests {
     use super::*;
 
-    /// What goes in comes out, byte for byte and in order, whether a chunk went through
-    /// memory or the temporary file, and when reads and writes interleave (the file drained,
-    /// then memory again, then the file again).
-    #[test]
-    fn a_spooled_answer_comes_out_as_it_went_in() {
+    /// A current-thread runtime, a temporary directory (kept while the test runs), limits of
+    /// `memory` bytes in memory and 64 MiB of file, and an empty buffer's shared state.
+    fn fixture(
+        memory: usize,
+    ) -> (
+        tokio::runtime::Runtime,
+        tempfile::TempDir,
+        Limits,
+        Arc<Shared>,
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let limits = Limits {
-            memory: 4096,
+            memory,
             file: 64 << 20,
             dir: dir.path().to_path_buf(),
             read_timeout: Duration::from_secs(5),
@@ -293,6 +298,15 @@ mod tests {
             state: Mutex::new(State::default()),
             taken: Notify::new(),
         });
+        (rt, dir, limits, shared)
+    }
+
+    /// What goes in comes out, byte for byte and in order, whether a chunk went through
+    /// memory or the temporary file, and when reads and writes interleave (the file drained,
+    /// then memory again, then the file again).
+    #[test]
+    fn a_spooled_answer_comes_out_as_it_went_in() {
+        let (rt, _dir, limits, shared) = fixture(4096);
         let mut spool = Spool {
             shared: shared.clone(),
         };
@@ -338,21 +352,7 @@ mod tests {
     /// memory, not the disk; to a client that does not, through the file.
     #[test]
     fn a_waiting_client_is_handed_a_large_chunk_without_the_file() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            memory: 4096,
-            file: 64 << 20,
-            dir: dir.path().to_path_buf(),
-            read_timeout: Duration::from_secs(5),
-        };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            taken: Notify::new(),
-        });
+        let (rt, _dir, limits, shared) = fixture(4096);
         let mut spool = Spool {
             shared: shared.clone(),
         };
@@ -391,21 +391,7 @@ mod tests {
     /// lets the client's take each chunk before it reads the next).
     #[test]
     fn a_client_that_keeps_up_never_makes_the_answer_touch_the_disk() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits {
-            memory: 64 * 1024,
-            file: 64 << 20,
-            dir: dir.path().to_path_buf(),
-            read_timeout: Duration::from_secs(5),
-        };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            taken: Notify::new(),
-        });
+        let (rt, _dir, limits, shared) = fixture(64 * 1024);
         const CHUNKS: usize = 20;
         const CHUNK: usize = 256 * 1024;
         let got = rt.block_on(async {
