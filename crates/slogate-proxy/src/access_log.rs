@@ -1,14 +1,15 @@
 //! The JSON access log: one line per request, written by a dedicated thread.
 //!
 //! Request handling never waits for the log: lines accumulate in a bounded buffer that a
-//! thread writes every 100 ms (sooner when 32 KiB accumulated), and when the writer falls
+//! thread writes every 100 ms (sooner when 32 KiB accumulated; an idle log's thread sleeps
+//! until a line comes, so an idle proxy is not woken 100 times a second), and when the writer falls
 //! behind (a slow disk, a blocked stdout pipe) lines are dropped and counted in
 //! `slogate_access_log_dropped_total` instead of slowing traffic down. At shutdown what is
 //! pending is written.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Method;
@@ -239,6 +240,11 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// the peer benchmark's p99 (1.91 ms with the log, 1.31 ms without, at 100 ms batches).
 const FLUSH_BYTES: usize = 32 * 1024;
 
+/// A writer that found nothing to write for a whole tick sleeps until a line comes (the
+/// request that adds it wakes the writer), or this long: how soon a writer whose log was
+/// dropped notices and ends.
+const IDLE_WAIT: Duration = Duration::from_secs(5);
+
 /// Whether what accumulated is to be written now.
 fn flush_due(pending_bytes: usize, since_last_write: Duration) -> bool {
     pending_bytes >= FLUSH_BYTES || (pending_bytes > 0 && since_last_write >= FLUSH_INTERVAL)
@@ -249,6 +255,9 @@ fn flush_due(pending_bytes: usize, since_last_write: Duration) -> bool {
 struct Pending {
     data: Vec<u8>,
     lines: usize,
+    /// The writer sleeps until a line comes: the next line wakes it (one wake-up per idle
+    /// spell; a busy log's writer never sleeps, so requests never make a system call for it).
+    writer_asleep: bool,
 }
 
 /// The writing side: the output, and the buffer of the last batch written, handed back to
@@ -267,11 +276,46 @@ struct Shared {
     pending: Mutex<Pending>,
     max_lines: usize,
     writer: Mutex<Writer>,
+    /// Where an idle writer sleeps.
+    line_came: Condvar,
 }
 
 impl Shared {
     fn pending_bytes(&self) -> usize {
         self.pending.lock().map_or(0, |p| p.data.len())
+    }
+
+    /// Sleeps until a line is pending (at most [`IDLE_WAIT`]); at once if one is.
+    fn wait_for_line(&self) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        if p.data.is_empty() {
+            p.writer_asleep = true;
+            p = match self.line_came.wait_timeout(p, IDLE_WAIT) {
+                Ok((p, _)) => p,
+                Err(_) => return,
+            };
+            p.writer_asleep = false;
+        }
+    }
+
+    /// The writer thread's life: every tick, writes what accumulated when [`flush_due`] says
+    /// so; after a tick with nothing pending, sleeps until a line comes. Ends when the log
+    /// is dropped.
+    fn writer_loop(weak: std::sync::Weak<Shared>) {
+        let mut last_write = std::time::Instant::now();
+        loop {
+            std::thread::sleep(TICK);
+            let Some(shared) = weak.upgrade() else { return };
+            let pending = shared.pending_bytes();
+            if pending == 0 {
+                shared.wait_for_line();
+            } else if flush_due(pending, last_write.elapsed()) {
+                shared.flush();
+                last_write = std::time::Instant::now();
+            }
+        }
     }
 
     /// Writes what accumulated; called by the writer thread and at shutdown. The writer's
@@ -335,21 +379,12 @@ impl AccessLog {
                 out: writer,
                 spare: Vec::new(),
             }),
+            line_came: Condvar::new(),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("slogate-access-log".into())
-            .spawn(move || {
-                let mut last_write = std::time::Instant::now();
-                loop {
-                    std::thread::sleep(TICK);
-                    let Some(shared) = weak.upgrade() else { return };
-                    if flush_due(shared.pending_bytes(), last_write.elapsed()) {
-                        shared.flush();
-                        last_write = std::time::Instant::now();
-                    }
-                }
-            })?;
+            .spawn(move || Shared::writer_loop(weak))?;
         Ok(AccessLog {
             shared: Some(shared),
             metrics,
@@ -375,6 +410,11 @@ impl AccessLog {
         record.write_json(&mut pending.data);
         pending.data.push(b'\n');
         pending.lines += 1;
+        if pending.writer_asleep {
+            pending.writer_asleep = false;
+            drop(pending);
+            shared.line_came.notify_one();
+        }
     }
 
     /// Writes what is pending now (at shutdown).
@@ -562,6 +602,7 @@ mod tests {
                 out: Box::new(sink.clone()),
                 spare: Vec::new(),
             }),
+            line_came: Condvar::new(),
         };
         let append = |line: &str| {
             let mut p = shared.pending.lock().unwrap();
@@ -584,6 +625,65 @@ mod tests {
         drop(pending);
         shared.flush();
         assert_eq!(&*sink.0.lock().unwrap(), b"a\nb\nc\n");
+    }
+
+    /// Polls `done` every millisecond for up to `limit`; whether it came true.
+    fn within(limit: Duration, done: impl Fn() -> bool) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        done()
+    }
+
+    #[test]
+    fn an_idle_writer_sleeps_and_the_next_line_wakes_it() {
+        let path = std::env::temp_dir().join(format!("slogate-idle-log-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let settings = AccessLogSettings {
+            target: LogTarget::File(path.clone()),
+            include_query: false,
+            buffer_lines: 100,
+        };
+        let metrics = SliMetrics::register(&slogate_metrics::prometheus::Registry::new(), &[1.0])
+            .expect("metrics");
+        let log = AccessLog::start(&settings, metrics).expect("log");
+        let shared = log.shared.clone().expect("on");
+        let asleep = || shared.pending.lock().unwrap().writer_asleep;
+        assert!(
+            within(Duration::from_secs(2), asleep),
+            "a writer with nothing to write sleeps instead of ticking"
+        );
+        let record = AccessRecord {
+            time: "2026-12-04T00:00:00.000Z",
+            request_id: "r1",
+            client: "127.0.0.1",
+            method: &Method::GET,
+            path: "/up",
+            status: 200,
+            duration: 0.001,
+            upstream_duration: None,
+            upstream: None,
+            bytes_sent: 0,
+            bytes_received: 0,
+            kind: Kind::Http,
+            service: "s",
+            outcome: Outcome::Success,
+            operations: &[],
+            error: None,
+            user_agent: None,
+        };
+        log.write(&record);
+        // Well before IDLE_WAIT: the line woke the writer; it did not wait out its sleep.
+        let written = || std::fs::read_to_string(&path).is_ok_and(|t| t.contains("\"r1\""));
+        let woke = within(IDLE_WAIT / 2, written);
+        drop(shared);
+        drop(log);
+        let _ = std::fs::remove_file(&path);
+        assert!(woke, "the line was not written within {:?}", IDLE_WAIT / 2);
     }
 
     #[test]
