@@ -1,12 +1,12 @@
 //! The admin listener: `/metrics`, `/health` (liveness) and `/ready` (readiness).
 
-use async_trait::async_trait;
+use std::net::IpAddr;
+
 use http::Response;
-use pingora_core::apps::http_app::ServeHttp;
-use pingora_core::protocols::http::ServerSession;
 use slogate_config::AdminAccess;
 use slogate_metrics::prometheus::{Encoder, TextEncoder};
 
+use crate::engine::side::Answer;
 use crate::runtime::Runtime;
 
 /// Serves the admin endpoints for a [`Runtime`].
@@ -113,23 +113,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-#[async_trait]
-impl ServeHttp for AdminApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let authorization = session
-            .req_header()
+impl Answer for AdminApp {
+    fn answer(&self, req: &http::request::Parts, peer: Option<IpAddr>) -> Response<Vec<u8>> {
+        let authorization = req
             .headers
             .get(http::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         if let Err(refused) = admit(&self.rt.config.admin_access, peer, authorization) {
             return refused.response();
         }
-        let path = session.req_header().uri.path().to_string();
-        match path.as_str() {
+        match req.uri.path() {
             "/metrics" => {
                 let encoder = TextEncoder::new();
                 let mut body = Vec::new();
@@ -144,7 +137,7 @@ impl ServeHttp for AdminApp {
                 respond(200, encoder.format_type(), body)
             }
             "/health" | "/healthz" | "/livez" => respond(200, "text/plain", b"ok\n".to_vec()),
-            "/maintenance" => self.maintenance(session.req_header().method.as_str()),
+            "/maintenance" => self.maintenance(req.method.as_str()),
             "/ready" | "/readyz" => {
                 if !self.rt.listening.load(std::sync::atomic::Ordering::Acquire) {
                     respond(503, "text/plain", NOT_LISTENING.to_vec())

@@ -4,19 +4,18 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use std::net::IpAddr;
+
 use http::Response;
-use pingora_core::apps::http_app::{HttpServer, ServeHttp};
-use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
-use pingora_core::services::listening::Service;
 use pingora_rustls::{ServerConfig, TlsAcceptor};
 use slogate_config::{Address, Config};
 
 use crate::admin::AdminApp;
 use crate::engine::listen::{Bind, Connections, Endpoint, Listeners};
+use crate::engine::side::{Answer, SideService};
 use crate::health::HealthChecker;
 use crate::runtime::Runtime;
 
@@ -49,10 +48,8 @@ struct RedirectToHttps {
     hsts: Option<String>,
 }
 
-#[async_trait]
-impl ServeHttp for RedirectToHttps {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let req = session.req_header();
+impl Answer for RedirectToHttps {
+    fn answer(&self, req: &http::request::Parts, _peer: Option<IpAddr>) -> Response<Vec<u8>> {
         let host = req
             .headers
             .get("host")
@@ -134,44 +131,33 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     let tls = rt.config.server.tls.as_ref();
 
     let redirect = tls.filter(|t| t.redirect_http);
-    let mut redirector = redirect.map(|t| {
+    let binds = || {
+        rt.config.server.listen.iter().map(|a| match a {
+            Address::Tcp(a) => Bind::Tcp(a.clone()),
+            Address::Unix(p) => Bind::Unix(p.clone()),
+        })
+    };
+    let redirector = redirect.map(|t| {
         let https_port = t
             .listen
             .first()
             .and_then(|a| a.rsplit_once(':'))
             .and_then(|(_, p)| p.parse().ok())
             .unwrap_or(443);
-        Service::new(
-            "slogate https redirect".to_string(),
-            HttpServer::new_app(RedirectToHttps {
+        SideService::new(
+            "slogate https redirect",
+            binds().collect(),
+            RedirectToHttps {
                 https_port,
                 hsts: t.hsts.clone(),
-            }),
+            },
         )
     });
-    let plain: Vec<&Address> = if redirector.is_some() {
+    let mut endpoints: Vec<Endpoint> = if redirector.is_some() {
         Vec::new()
     } else {
-        rt.config.server.listen.iter().collect()
+        binds().map(|bind| Endpoint { bind, tls: None }).collect()
     };
-    if let Some(r) = redirector.as_mut() {
-        for address in &rt.config.server.listen {
-            match address {
-                Address::Tcp(a) => r.add_tcp(a),
-                Address::Unix(p) => r.add_uds(&p.to_string_lossy(), None),
-            }
-        }
-    }
-    let mut endpoints: Vec<Endpoint> = plain
-        .iter()
-        .map(|a| Endpoint {
-            bind: match a {
-                Address::Tcp(a) => Bind::Tcp(a.clone()),
-                Address::Unix(p) => Bind::Unix(p.clone()),
-            },
-            tls: None,
-        })
-        .collect();
     if let Some(t) = tls {
         let acceptor = TlsAcceptor::from(load_tls(t)?);
         endpoints.extend(t.listen.iter().map(|a| Endpoint {
@@ -192,11 +178,11 @@ pub fn run(config: Config, options: RunOptions) -> Result<(), String> {
     }
     let connections: &'static Connections = Box::leak(Box::new(Connections::new(max, registry)?));
     server.add_service(Listeners::new(rt, endpoints, connections));
-    let mut admin = Service::new(
-        "slogate admin".to_string(),
-        HttpServer::new_app(AdminApp::new(rt)),
+    let admin = SideService::new(
+        "slogate admin",
+        vec![Bind::Tcp(rt.config.admin_listen.to_string())],
+        AdminApp::new(rt),
     );
-    admin.add_tcp(&rt.config.admin_listen.to_string());
     let access = &rt.config.admin_access;
     if !rt.config.admin_listen.ip().is_loopback()
         && access.bearer_token.is_none()

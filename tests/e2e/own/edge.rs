@@ -132,3 +132,40 @@ fn large_answers_taken_at_full_speed_are_complete() {
         lines.iter().find(|l| !l["upstream_duration"].is_number())
     );
 }
+
+/// Voluntary context switches of every thread of process `pid` so far.
+fn wake_ups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+#[test]
+fn an_idle_slogate_sleeps() {
+    // After a request (a line for the access log) and a scrape of /metrics, nothing is left
+    // to do: no thread of slogate's wakes on a timer of its own. Before, the access log's
+    // writer looked for lines every 10 ms and pingora's clock thread (started by the admin
+    // listener's first connection) ticked every 10 ms: ~200 wake-ups a second, idle.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let s = start_slogate(
+        &dead,
+        &format!("upstream:\n  name: rails\n  backends: [\"{dead}\"]\n  health_check:\n    enabled: false\n"),
+    );
+    assert_eq!(get(&s.addr(), "/api/v1/courses/1").unwrap().status, 502);
+    s.metrics();
+    wait_for("the access log line", Duration::from_secs(5), || {
+        (s.access_log().len() == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let before = wake_ups(s.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wake_ups(s.pid()) - before;
+    assert!(woke <= 30, "{woke} wake-ups in 2 s of idleness");
+}

@@ -52,7 +52,7 @@ pub enum Bind {
 
 impl Bind {
     /// The key of its fd in pingora's table of listening sockets handed over on upgrade.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Bind::Tcp(a) => a.clone(),
             Bind::Unix(p) => p.to_string_lossy().into_owned(),
@@ -501,9 +501,28 @@ async fn serve_tls(
     }
 }
 
-enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(tokio::net::UnixStream),
+}
+
+/// A listening socket registered with the current runtime.
+pub(crate) struct Listener(Accept);
+
+impl Listener {
+    /// Binds `bind`, or takes its socket over from the process being upgraded, as the
+    /// proxy's listeners do.
+    pub(crate) async fn bind(bind: &Bind, fds: Option<&ListenFds>) -> io::Result<Listener> {
+        Ok(Listener(match self::bind(bind, fds).await? {
+            Socket::Tcp(l) => Accept::Tcp(TcpListener::from_std(l)?),
+            Socket::Unix(l) => Accept::Unix(UnixListener::from_std(l)?),
+        }))
+    }
+
+    /// The next connection and its peer's address (none over a Unix socket).
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<IpAddr>)> {
+        accept(&self.0).await
+    }
 }
 
 async fn accept(listener: &Accept) -> io::Result<(Stream, Option<IpAddr>)> {

@@ -14,6 +14,7 @@ pub mod handler;
 mod head;
 pub mod listen;
 pub mod pool;
+pub mod side;
 pub mod spool;
 pub mod track;
 
