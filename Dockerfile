@@ -12,19 +12,28 @@
 
 ############################ build ############################
 FROM rust:1-bookworm AS build
-# cmake: pingora's zlib-ng (libz-ng-sys) is built from source.
+# cmake: pingora's zlib-ng (libz-ng-sys) is built from source. llvm-19 (llvm-profdata),
+# python3 and curl: the profile-guided build (scripts/pgo.sh).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake \
+ && apt-get install -y --no-install-recommends cmake llvm-19 python3 curl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# PGO=1 (default): the binary `make release` builds, optimised with a profile of slogate's
+# own load test (three steps, ~17 minutes on 2 cores; 12-14 % less CPU per request).
+# --build-arg PGO=0: a plain release build.
+ARG PGO=1
 # BuildKit cache mounts keep the registry and the target dir between builds; the binary is
 # copied out of the cached target dir in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin slogate \
- && install -D -m 0755 target/release/slogate /out/slogate
+    if [ "$PGO" = 1 ]; then \
+      bin=$(PGO_DIR=/src/target/pgo scripts/pgo.sh | tail -n 1); \
+    else \
+      cargo build --release --locked --bin slogate && bin=target/release/slogate; \
+    fi \
+ && install -D -m 0755 "$bin" /out/slogate
 
 ############################ runtime ############################
 FROM debian:bookworm-slim
