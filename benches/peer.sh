@@ -33,6 +33,12 @@
 #                              RSS before) / connections. One proxy at a time, a fresh process per
 #                              configuration and round.
 #   SIZE=200k benches/peer.sh  (or 5m) the throughput mode with that answer size (also with `conn`)
+#   PACE_MS=2 benches/peer.sh  latency at a paced load: each connection waits PACE_MS between an
+#                              answer and its next request (wrk's delay()), so every proxy serves
+#                              nearly the same request rate, below saturation, and the p99s are
+#                              compared at equal load. At saturation (the default) the proxy that
+#                              serves more requests also loads the core wrk and the upstream
+#                              share more, whose scheduling then lengthens its tail.
 #
 # Environment (all optional):
 #   DURATION=10s      length of each measured run (rps, conn)
@@ -64,6 +70,10 @@ WARMUP=${WARMUP:-2s}
 VARIANT=${VARIANT:-ok}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 RESULTS_DIR=${RESULTS_DIR:-$repo/benches/results}
+PACE_MS=${PACE_MS:-}
+[ -z "$PACE_MS" ] || [[ $PACE_MS =~ ^[1-9][0-9]*$ ]] || { echo "peer.sh: PACE_MS must be a whole number of milliseconds (got '$PACE_MS')" >&2; exit 2; }
+[ -z "$PACE_MS" ] || [ "$MODE" = rps ] || { echo "peer.sh: PACE_MS is for the rps mode" >&2; exit 2; }
+export PACE_MS
 case $MODE in
   rps|conn) CONFIGS=${CONFIGS:-direct nginx haproxy slogate}; REPEAT=${REPEAT:-3} ;;
   idle) CONFIGS=${CONFIGS:-nginx haproxy slogate}; REPEAT=${REPEAT:-1} ;;
@@ -466,6 +476,7 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 [ "$SIZE" = 2k ] || stamp="$stamp-$SIZE"
 [ "$VARIANT" = ok ] || stamp="$stamp-$VARIANT"
 [ "$MODE" = rps ] || stamp="$stamp-$MODE"
+[ -z "$PACE_MS" ] || stamp="$stamp-paced${PACE_MS}ms"
 nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 haproxy_version=$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}' || true)
 wrk_version=$(wrk --version 2>&1 | head -1 | awk '{print $2}' || true)
@@ -475,7 +486,7 @@ git_dirty=$(cd "$repo" && git status --porcelain 2>/dev/null | grep -q . && echo
 export DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ) NGINX_VERSION=$nginx_version HAPROXY_VERSION=${haproxy_version:-none} \
   WRK_VERSION=$wrk_version SLOGATE_VERSION=$slogate_version SLOGATE_BIN SLOGATE_B_BIN=${SLOGATE_B_BIN:-} GIT_REV=$git_rev$git_dirty DURATION CONNECTIONS \
   THREADS REPEAT VARIANT CONFIGS NICE LOADGEN_CPU UPSTREAM_CPU PROXY_CPU PEER_DIR=$peer MODE SIZE IDLE_CONNS \
-  WORKER_CONNECTIONS MAXCONN NOFILE SIZE_BYTES=$expect
+  WORKER_CONNECTIONS MAXCONN NOFILE SIZE_BYTES=$expect PACE_MS
 python3 - "$runs" "$work" "$RESULTS_DIR/peer-$stamp" <<'PY'
 import json, re, statistics, sys, os
 runs_file, work, base = sys.argv[1:]
@@ -495,6 +506,7 @@ meta = {
     "pinning": {"wrk": env["LOADGEN_CPU"], "upstream": env["UPSTREAM_CPU"], "proxy": env["PROXY_CPU"]},
     "nice": int(env["NICE"]), "nofile": int(env["NOFILE"]),
     "load_average_at_end": open("/proc/loadavg").read().split()[:3],
+    "pace_ms": int(env["PACE_MS"]) if env.get("PACE_MS") else None,
 }
 if mode == "idle":
     meta.update(idle_connections=int(env["IDLE_CONNS"]), nginx_worker_connections=int(env["WORKER_CONNECTIONS"]),
@@ -509,7 +521,10 @@ labels = {"direct": "direct (no proxy)", "nginx": "nginx, access log on",
           "floor": "floor: bare hyper forwarder, no headers, no inspection, no log"}
 # The issue #10 targets for slogate (ratios to nginx in the same run).
 targets = {}
-if mode == "rps" and size == "2k":
+if mode == "rps" and size == "2k" and meta["pace_ms"]:
+    # At a paced load every proxy serves about the same rate: latency is what is compared.
+    targets = {"p99": ("<=", 1.0)}
+elif mode == "rps" and size == "2k":
     targets = {"throughput": (">=", 1.1), "cpu_per_request": ("<=", 0.9), "p99": ("<=", 1.0)}
 elif mode == "conn":
     targets = {"cpu_per_request": ("<=", 1.2)}
@@ -533,6 +548,8 @@ def target_verdict(c, value):
 md = []
 title = {"rps": "keep-alive throughput", "conn": "one request per connection (Connection: close)",
          "idle": "RSS per idle keep-alive connection"}[mode]
+if meta["pace_ms"]:
+    title = f"keep-alive latency at a paced load ({meta['pace_ms']} ms between an answer and the next request)"
 md.append(f"# Peer benchmark: {title}, {size} answer, {meta['date']}")
 md.append("")
 md.append(f"Machine: {meta['nproc']} CPUs, {cpu_model}, Linux {meta['kernel']}; load average at the end {' '.join(meta['load_average_at_end'])} (a shared machine).  ")
@@ -543,6 +560,7 @@ md.append(f"Pinning: wrk on CPU {meta['pinning']['wrk']}, upstream on CPU {meta[
 if mode in ("rps", "conn"):
     md.append(f"wrk -t{meta['wrk_threads']} -c{meta['connections']} -d{meta['duration']}"
               + (" -H 'Connection: close'" if mode == "conn" else "")
+              + (f", each connection waiting {meta['pace_ms']} ms after each answer (wrk's delay())" if meta["pace_ms"] else "")
               + f", {meta['repeat']} interleaved runs per configuration (median shown), "
               f"POST /graphql {meta['request_bytes']} B request, {meta['response_bytes']} B response (variant `{meta['variant']}`).")
     md.append("")

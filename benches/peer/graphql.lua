@@ -25,6 +25,13 @@ if size and size ~= "" then
   wrk.headers["X-Bench-Size"] = size
 end
 
+-- PACE_MS=N: each connection waits N ms between an answer and its next request (peer.sh's
+-- paced latency mode: every proxy then serves about the same rate, below saturation).
+local pace = tonumber(os.getenv("PACE_MS") or "")
+if pace and pace > 0 then
+  delay = function() return pace end
+end
+
 local ops = tonumber(os.getenv("BENCH_OPS") or "0")
 if ops and ops > 0 then
   -- A format string from the request: every "CourseDashboard" becomes the drawn name.
