@@ -29,7 +29,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     if [ "$PGO" = 1 ]; then \
-      bin=$(PGO_DIR=/src/target/pgo scripts/pgo.sh | tail -n 1); \
+      PGO_DIR=/src/target/pgo scripts/pgo.sh >/tmp/pgo.out && bin=$(tail -n 1 /tmp/pgo.out); \
     else \
       cargo build --release --locked --bin slogate && bin=target/release/slogate; \
     fi \
