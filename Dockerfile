@@ -20,7 +20,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 # PGO=1 (default): the binary `make release` builds, optimised with a profile of slogate's
-# own load test (three steps, ~17 minutes on 2 cores; 12-14 % less CPU per request).
+# own load test (three steps, ~17 minutes on 2 cores; 14-16 % less CPU per request).
 # --build-arg PGO=0: a plain release build.
 ARG PGO=1
 # BuildKit cache mounts keep the registry and the target dir between builds; the binary is

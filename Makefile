@@ -43,7 +43,7 @@ bench: setup
 
 ## The release binary to deploy: optimised with a profile of slogate's own load test (PGO,
 ## scripts/pgo.sh: an instrumented build, a training run over proxy-config/scenarios, the
-## optimised build; ~17 minutes on 2 cores). 12-14 % less CPU per proxied request than a plain
+## optimised build; ~17 minutes on 2 cores). 14-16 % less CPU per proxied request than a plain
 ## `cargo build --release` (docs/performance.md). Prints the binary's path.
 release: setup
 	./scripts/pgo.sh
