@@ -36,7 +36,7 @@ lint:
 ## Benchmarks: criterion for the core, the peer benchmark (direct vs nginx vs HAProxy vs hyper
 ## alone vs slogate), then the scaling benchmark (open loop, memory, response size, distinct
 ## operations). ~16 minutes. slogate is built plainly here; the README's figures are for the
-## binary `make release` builds: `SLOGATE_BIN=$$(./scripts/pgo.sh) make bench` measures that one.
+## binary `make release` builds: `SLOGATE_BIN=$(./scripts/pgo.sh) make bench` measures that one.
 bench: setup
 	$(CARGO) bench -p slogate-core
 	CONFIGS="direct nginx haproxy floor slogate" ./benches/peer.sh
