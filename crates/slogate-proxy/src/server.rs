@@ -2,9 +2,8 @@
 //! signals, graceful upgrade) with slogate's listeners, the admin endpoints and the health
 //! checks as its services.
 
-use std::sync::Arc;
-
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::Response;
 use pingora_core::server::configuration::{Opt, ServerConf};

@@ -208,13 +208,7 @@ impl Service for Listeners {
         for endpoint in &self.endpoints {
             match bind(&endpoint.bind, fds.as_ref()).await {
                 Ok(s) => sockets.push((s, endpoint.tls.clone())),
-                Err(e) => {
-                    // pingora's own listeners panic here; say what failed and stop instead.
-                    let what = endpoint.bind.key();
-                    tracing::error!("cannot listen on {what}: {e}");
-                    eprintln!("slogate: cannot listen on {what}: {e}");
-                    std::process::exit(1);
-                }
+                Err(e) => cannot_listen(None, &endpoint.bind, e),
             }
         }
         let threads = self.rt.config.server.threads.max(1);
@@ -775,6 +769,16 @@ fn log_end(r: Result<(), hyper::Error>) {
     if let Err(e) = r {
         tracing::debug!("client connection: {e}");
     }
+}
+
+/// Says which socket (of which side `service`, if not the proxy's) could not be bound and
+/// why, then ends the process: pingora's own listeners panic here.
+pub(crate) fn cannot_listen(service: Option<&str>, bind: &Bind, e: io::Error) -> ! {
+    let what = bind.key();
+    let service = service.map(|s| format!("{s}: ")).unwrap_or_default();
+    tracing::error!("{service}cannot listen on {what}: {e}");
+    eprintln!("slogate: {service}cannot listen on {what}: {e}");
+    std::process::exit(1)
 }
 
 /// Binds `bind`, or takes its socket from `fds` (handed over by the process being upgraded)

@@ -22,7 +22,7 @@ use pingora_core::server::{ListenFds, ShutdownWatch};
 use pingora_core::services::Service;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::listen::{Bind, Listener, Stream};
+use super::listen::{cannot_listen, Bind, Listener, Stream};
 
 /// How long a client may take to send a request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,12 +64,7 @@ impl<A: Answer> Service for SideService<A> {
         for bind in &self.binds {
             let listener = match Listener::bind(bind, fds.as_ref()).await {
                 Ok(l) => l,
-                Err(e) => {
-                    let what = bind.key();
-                    tracing::error!("{}: cannot listen on {what}: {e}", self.name);
-                    eprintln!("slogate: {}: cannot listen on {what}: {e}", self.name);
-                    std::process::exit(1);
-                }
+                Err(e) => cannot_listen(Some(&self.name), bind, e),
             };
             loops.push(tokio::spawn(accept_loop(
                 listener,
